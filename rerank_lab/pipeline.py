@@ -1,0 +1,164 @@
+"""Stages and their algebra: ``>>`` chains stages, ``%`` cuts a stage's output to depth k.
+
+A stage turns queries (and the previous stage's Run, if any) into a Run. First stages
+ignore the incoming Run; rerankers rescore its candidates. A cascade is a stage too.
+
+Usage::
+
+    pipeline = BM25() % 100 >> Rerank(my_reranker)
+    run = pipeline(dataset)                 # or pipeline.transform(queries, corpus)
+    run.costs                               # one StageCost per stage
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from typing import Callable, Mapping, Sequence
+
+from tqdm.auto import tqdm
+
+from .data import Dataset, Document, Query
+from .run import Run, StageCost
+
+Corpus = Mapping[str, Document]
+Queries = Mapping[str, Query]
+
+
+class Stage(ABC):
+    """Anything that maps (queries, corpus, previous Run) to a Run."""
+
+    name: str = "stage"
+
+    @abstractmethod
+    def transform(self, queries: Queries, corpus: Corpus, previous: Run | None = None) -> Run:
+        ...
+
+    def __call__(self, dataset: Dataset, previous: Run | None = None) -> Run:
+        return self.transform(dataset.queries, dataset.corpus, previous)
+
+    def __rshift__(self, other: "Stage | Callable") -> "Cascade":
+        return Cascade([self, other if isinstance(other, Stage) else Rerank(other)])
+
+    def __rrshift__(self, other: "Stage") -> "Cascade":
+        return Cascade([other, self])
+
+    def __mod__(self, depth: int) -> "Cutoff":
+        return Cutoff(self, depth)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @property
+    def stages(self) -> list["Stage"]:
+        return [self]
+
+
+class Cutoff(Stage):
+    """Keep the first ``depth`` documents of ``stage``'s output (PyTerrier's ``%``)."""
+
+    def __init__(self, stage: Stage, depth: int):
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"rank cutoff must be a positive integer, got {depth!r}")
+        self.stage, self.depth = stage, depth
+        self.name = f"{stage.name}%{depth}"
+
+    def transform(self, queries, corpus, previous=None):
+        if isinstance(self.stage, FirstStage):  # retrieve only what is kept
+            return self.stage.retrieve(queries, corpus, self.depth)
+        return self.stage.transform(queries, corpus, previous).top(self.depth)
+
+
+class Cascade(Stage):
+    """Stages applied in order; each sees the previous one's Run."""
+
+    def __init__(self, stages: Sequence[Stage]):
+        flat: list[Stage] = []
+        for stage in stages:
+            flat.extend(stage.stages if isinstance(stage, Cascade) else [stage])
+        self._stages = flat
+        self.name = " >> ".join(s.name for s in flat)
+
+    @property
+    def stages(self) -> list[Stage]:
+        return list(self._stages)
+
+    def transform(self, queries, corpus, previous=None):
+        run = previous
+        for stage in self._stages:
+            run = stage.transform(queries, corpus, run)
+        assert run is not None
+        return replace(run, name=self.name)
+
+
+class FirstStage(Stage):
+    """A retriever over the whole corpus. Subclasses implement :meth:`search`."""
+
+    default_depth = 1000
+
+    @abstractmethod
+    def search(self, queries: Queries, corpus: Corpus, k: int) -> dict[str, dict[str, float]]:
+        """Top-``k`` doc scores per query."""
+
+    def retrieve(self, queries: Queries, corpus: Corpus, k: int) -> Run:
+        start = time.perf_counter()
+        scores = self.search(queries, corpus, k)
+        seconds = time.perf_counter() - start
+        # Batched retrieval has no per-query clock: spread the time evenly.
+        per_query = {q: seconds / max(len(queries), 1) for q in queries}
+        cost = StageCost(self.name, seconds, sum(len(s) for s in scores.values()), per_query)
+        return Run.from_scores(scores, name=self.name, costs=[cost])
+
+    def transform(self, queries, corpus, previous=None):
+        return self.retrieve(queries, corpus, self.default_depth)
+
+
+class Rerank(Stage):
+    """Rescore each query's candidates with a :class:`Reranker`; keeps the candidate set.
+
+    Cost per query is measured here once, for every reranker family: wall time, documents
+    scored, and the deltas of the reranker's own ``counters`` (LLM calls, tokens, cache hits).
+    """
+
+    def __init__(self, reranker: "Reranker | Callable", name: str | None = None, progress: bool = True):
+        from .rerankers.base import as_reranker  # rerankers.base builds on this module
+
+        self.reranker = as_reranker(reranker)
+        self.name = name or self.reranker.name
+        self.progress = progress
+
+    def transform(self, queries, corpus, previous=None):
+        if previous is None:
+            raise ValueError(f"{self.name} is a reranker: give it candidates, e.g. bm25 % 100 >> {self.name}")
+        scores: dict[str, dict[str, float]] = {}
+        per_query: dict[str, float] = {}
+        counters = getattr(self.reranker, "counters", None)
+        before = dict(counters) if counters is not None else {}
+        items = 0
+        start = time.perf_counter()
+        todo = [q for q in previous.rankings if q in queries]
+        for qid in tqdm(todo, desc=self.name, disable=not self.progress or len(todo) < 2, leave=False):
+            doc_ids = previous.doc_ids(qid)
+            t0 = time.perf_counter()
+            if doc_ids:
+                texts = [_document_text(corpus, d) for d in doc_ids]
+                values = self.reranker.score(queries[qid].text, texts)
+                if len(values) != len(doc_ids):
+                    raise ValueError(f"{self.name}.score returned {len(values)} scores for {len(doc_ids)} documents")
+                scores[qid] = {d: float(v) for d, v in zip(doc_ids, values)}
+            else:
+                scores[qid] = {}
+            per_query[qid] = time.perf_counter() - t0
+            items += len(doc_ids)
+        seconds = time.perf_counter() - start
+        deltas = {k: v - before.get(k, 0) for k, v in dict(counters or {}).items()}
+        cost = StageCost(self.name, seconds, items, per_query, deltas)
+        return Run.from_scores(scores, name=self.name, costs=[*previous.costs, cost])
+
+
+def _document_text(corpus: Corpus, doc_id: str) -> str:
+    try:
+        return corpus[doc_id].full_text
+    except KeyError:
+        raise KeyError(f"candidate {doc_id!r} is not in the corpus given to the pipeline; "
+                       f"rerank runs against the corpus they were retrieved from") from None
