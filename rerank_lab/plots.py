@@ -1,0 +1,123 @@
+"""Plots: the lift chart, the quality–latency Pareto frontier, depth sweeps.
+
+Every function draws on a matplotlib Axes (new figure when none is given), returns the
+Figure, and saves a PNG when ``path`` is given.
+
+Usage::
+
+    lift_chart({"BM25": 0.676, "dense": 0.645, "hybrid": 0.714, "hybrid >> ce": 0.73}, path="lift.png")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "ipympl", "widget", "qt", "tk", "macosx")):
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from .cache import atomic_path
+
+_COLORS = ["#9aa5b1", "#7b8794", "#3e7cb1", "#f29e4c", "#e4572e", "#76b041", "#8e6c8a", "#17becf"]
+
+
+def _figure(ax, size=(7, 4)):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size, dpi=110)
+    return ax.figure, ax
+
+
+def _save(fig, path: str | Path | None):
+    if path is not None:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, bbox_inches="tight", format="png")
+    return fig
+
+
+def lift_chart(values: Mapping[str, float], metric: str = "nDCG@10", title: str | None = None,
+               path: str | Path | None = None, ax=None):
+    """One bar per pipeline, each annotated with its value and its lift over the bar before."""
+    labels, scores = list(values), [float(v) for v in values.values()]
+    fig, ax = _figure(ax, (max(5, 1.5 * len(labels)), 4))
+    bars = ax.bar(range(len(labels)), scores, color=[_COLORS[i % len(_COLORS)] for i in range(len(labels))])
+    top = max(scores, default=1.0)
+    for i, (bar, score) in enumerate(zip(bars, scores)):
+        text = f"{score:.3f}"
+        if i:
+            delta = score - scores[i - 1]
+            text += f"\n{delta:+.3f}"
+        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, score), ha="center", va="bottom",
+                    fontsize=9, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(labels)), labels, rotation=15 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, top * 1.22 if top > 0 else 1)
+    ax.set_title(title or f"Retrieve, then rerank: {metric}")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)
+
+
+def lift_charts(tables: Mapping[str, Mapping[str, float]], metric: str = "nDCG@10",
+                path: str | Path | None = None):
+    """Side-by-side lift charts, one per dataset."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(max(5, 1.6 * max(map(len, tables.values()))) * len(tables), 4.2),
+                             dpi=110, squeeze=False)
+    for ax, (dataset, values) in zip(axes[0], tables.items()):
+        lift_chart(values, metric, title=dataset, ax=ax)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points (cost, quality) not dominated by a cheaper, better one."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    frontier, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            frontier.append(i)
+            best = points[i][1]
+    return frontier
+
+
+def pareto_plot(rows: Sequence[Mapping], quality: str = "ndcg@10",
+                latencies: Sequence[str] = ("median_ms", "p95_ms"), path: str | Path | None = None):
+    """Quality against per-query latency; the frontier is drawn and its points labelled.
+
+    ``rows``: dicts with ``name``, ``quality`` and each latency column (e.g. Experiment.table()).
+    """
+    fig, axes = plt.subplots(1, len(latencies), figsize=(6.2 * len(latencies), 4.4), dpi=110, squeeze=False)
+    for ax, column in zip(axes[0], latencies):
+        points = [(float(r[column]), float(r[quality])) for r in rows]
+        front = pareto_frontier(points)
+        for i, (row, (x, y)) in enumerate(zip(rows, points)):
+            on = i in front
+            ax.scatter(x, y, s=60 if on else 30, color=_COLORS[2] if on else _COLORS[0], zorder=3)
+            ax.annotate(row["name"], (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points",
+                        color="black" if on else "gray")
+        fx = [points[i] for i in front]
+        ax.plot([p[0] for p in fx], [p[1] for p in fx], "--", color=_COLORS[2], zorder=2)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{column.replace('_', ' ')} per query (log scale)")
+        ax.set_ylabel(quality)
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle("Quality–latency frontier")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def depth_sweep(curves: Mapping[str, Mapping[int, float]], quality: str = "nDCG@10",
+                path: str | Path | None = None, ax=None):
+    """Quality against reranking depth k, one line per reranker."""
+    fig, ax = _figure(ax)
+    for i, (name, curve) in enumerate(curves.items()):
+        ks = sorted(curve)
+        ax.plot(ks, [curve[k] for k in ks], "o-", color=_COLORS[(i + 2) % len(_COLORS)], label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("reranking depth k")
+    ax.set_ylabel(quality)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)

@@ -1,0 +1,113 @@
+import json
+
+import pytest
+
+from rerank_lab import DataError, DataWarning, load_dataset
+from rerank_lab.data import Document
+
+from conftest import write_beir
+
+
+def doc(i, text="some text", title=""):
+    return json.dumps({"_id": i, "title": title, "text": text})
+
+
+def query(i, text="a question"):
+    return json.dumps({"_id": i, "text": text})
+
+
+@pytest.fixture
+def local_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("RERANK_LAB_DATA", str(tmp_path))
+    return tmp_path
+
+
+def test_toy_dataset_loads_with_graded_judgments(toy):
+    assert toy.queries["q1"].text == "how do I sign back into my account?"
+    assert toy.qrels["q1"]["hc-signin"] == 2 and toy.qrels["q1"]["hc-reset"] == 1
+    assert set(toy.qrels) == set(toy.queries)
+
+
+def test_scifact_matches_the_beir_package_loader(scifact, beir_root):
+    from beir.datasets.data_loader import GenericDataLoader
+
+    corpus, queries, qrels = GenericDataLoader(str(beir_root / "scifact")).load(split="test")
+    assert set(scifact.corpus) == set(corpus)
+    some = next(iter(corpus))
+    assert scifact.corpus[some].text == corpus[some]["text"] and scifact.corpus[some].title == corpus[some]["title"]
+    assert {q: t.text for q, t in scifact.queries.items()} == queries
+    assert scifact.qrels == qrels
+    assert not scifact.warnings
+
+
+def test_missing_dataset_names_the_variable(local_root):
+    with pytest.raises(DataError, match="RERANK_LAB_DATA"):
+        load_dataset("not-a-dataset", download=False)
+
+
+def test_missing_split_lists_available_splits(local_root):
+    write_beir(local_root / "ds", [doc("d1")], [query("q1")], [("q1", "d1", 1)])
+    with pytest.raises(DataError, match=r"no 'dev' split.*Available splits: test"):
+        load_dataset("ds", split="dev", download=False)
+
+
+def test_malformed_json_names_file_and_line(local_root):
+    write_beir(local_root / "ds", [doc("d1"), '{"_id": "d2", "text": oops}'], [query("q1")], [("q1", "d1", 1)])
+    with pytest.raises(DataError, match=r"corpus.jsonl:2: malformed JSON"):
+        load_dataset("ds", download=False)
+
+
+def test_duplicate_document_id_is_an_error(local_root):
+    write_beir(local_root / "ds", [doc("d1"), doc("d2"), doc("d1")], [query("q1")], [("q1", "d1", 1)])
+    with pytest.raises(DataError, match=r"corpus.jsonl:3: duplicate document id 'd1' \(first at line 1\)"):
+        load_dataset("ds", download=False)
+
+
+def test_duplicate_query_id_is_an_error(local_root):
+    write_beir(local_root / "ds", [doc("d1")], [query("q1"), query("q1")], [("q1", "d1", 1)])
+    with pytest.raises(DataError, match="duplicate query id"):
+        load_dataset("ds", download=False)
+
+
+def test_qrels_naming_unknown_documents_are_counted(local_root):
+    write_beir(local_root / "ds", [doc("d1")], [query("q1")], [("q1", "d1", 1), ("q1", "ghost", 1), ("q1", "ghost2", 2)])
+    with pytest.warns(DataWarning, match=r"2 judgment\(s\) name 2 document\(s\) not in corpus"):
+        ds = load_dataset("ds", download=False)
+    assert ds.qrels["q1"] == {"d1": 1, "ghost": 1, "ghost2": 2}  # kept: trec_eval counts them
+    with pytest.raises(DataError, match="not in corpus"):
+        load_dataset("ds", download=False, strict=True)
+
+
+def test_empty_query_is_an_error_and_empty_document_a_counted_warning(local_root):
+    write_beir(local_root / "ds", [doc("d1"), doc("d2", text="")], [query("q1", "  ")], [("q1", "d1", 1)])
+    with pytest.raises(DataError, match="empty text"):
+        load_dataset("ds", download=False)
+    write_beir(local_root / "ds2", [doc("d1"), doc("d2", text=""), doc("d3", text="")], [query("q1")], [("q1", "d1", 1)])
+    with pytest.warns(DataWarning, match=r"2 document\(s\) have no title and no text"):
+        ds = load_dataset("ds2", download=False)
+    assert len(ds.corpus) == 3 and len(ds.warnings) == 1
+
+
+def test_bad_qrels_line_names_line(local_root):
+    write_beir(local_root / "ds", [doc("d1")], [query("q1")], [("q1", "d1", "high")])
+    with pytest.raises(DataError, match=r"test.tsv:2: relevance 'high' is not a number"):
+        load_dataset("ds", download=False)
+
+
+def test_judged_query_missing_from_queries_is_dropped_and_counted(local_root):
+    write_beir(local_root / "ds", [doc("d1")], [query("q1")], [("q1", "d1", 1), ("q9", "d1", 1)])
+    with pytest.warns(DataWarning, match="1 judged query id"):
+        ds = load_dataset("ds", download=False)
+    assert set(ds.queries) == {"q1"}
+
+
+def test_sample_keeps_judged_documents(scifact):
+    small = scifact.sample(n_queries=10, n_distractors=50, seed=1)
+    assert len(small.queries) == 10
+    judged = {d for j in small.qrels.values() for d in j}
+    assert judged <= set(small.corpus) and len(small.corpus) == len(judged) + 50
+
+
+def test_title_and_text_join():
+    assert Document("d", "body", "Title").full_text == "Title body"
+    assert Document("d", "body").full_text == "body"
