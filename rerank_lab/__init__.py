@@ -9,6 +9,7 @@ Usage::
 """
 from .data import DataError, DataWarning, Dataset, Document, Query, load_dataset
 from .evaluate import Results, evaluate, paired_test
+from .experiment import Experiment
 from .first_stage import BM25, RRF, Dense, hybrid
 from .pipeline import Cascade, Cutoff, FirstStage, Rerank, Stage
 from .rerankers import BaseReranker, Reranker, load_reranker, register
@@ -18,7 +19,7 @@ from .specs import parse_pipeline
 __version__ = "0.1.0"
 
 __all__ = [
-    "BM25", "BaseReranker", "Cascade", "Cutoff", "DataError", "DataWarning", "Dataset", "Dense", "Document",
+    "BM25", "BaseReranker", "Cascade", "Cutoff", "DataError", "DataWarning", "Dataset", "Dense", "Document", "Experiment",
     "FirstStage", "Query", "RRF", "Rerank", "Reranker", "Results", "Run", "Stage", "StageCost",
     "evaluate", "hybrid", "load_dataset", "load_reranker", "paired_test", "parse_pipeline", "register",
 ]

@@ -15,7 +15,6 @@ import time
 import warnings
 from pathlib import Path
 
-DEFAULT_LIFT = ["bm25", "dense", "hybrid", "hybrid>>ce"]
 
 
 def _dataset(name: str, split: str, max_queries: int | None, seed: int):
@@ -53,9 +52,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_lift(args) -> int:
-    from .experiment import Experiment
+    from .experiment import Experiment, lift_pipelines
     from .plots import lift_charts
 
+    args.pipelines = args.pipelines or lift_pipelines()
     out = Path(args.out)
     tables, sections = {}, []
     for name in args.datasets:
@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lift = sub.add_parser("lift", help="the lift chart: several pipelines, one bar each")
     lift.add_argument("datasets", nargs="+")
-    lift.add_argument("--pipelines", nargs="+", default=DEFAULT_LIFT)
+    lift.add_argument("--pipelines", nargs="+", default=None,
+                      help="default: bm25 dense hybrid, then hybrid>>R for every lab reranker that loads")
     lift.add_argument("--split", default="test")
     lift.add_argument("--max-queries", type=int, default=None)
     lift.add_argument("--seed", type=int, default=0)

@@ -34,6 +34,17 @@ from .run import Run
 from .specs import parse_pipeline
 
 
+LIFT_RERANKERS = ("maxsim", "colbert", "ce")
+
+
+def lift_pipelines(first_stage: str = "hybrid", rerankers: Sequence[str] = LIFT_RERANKERS) -> list[str]:
+    """BM25, dense, hybrid, then ``first_stage>>name`` for each reranker that loads here
+    (lab-trained weights present). LLM rerankers are left out: too slow for full test sets on CPU."""
+    from .rerankers import ready
+
+    return ["bm25", "dense", "hybrid"] + [f"{first_stage}>>{name}" for name in rerankers if ready(name)]
+
+
 def stage_key(stage: Stage) -> tuple:
     """Identity of what a stage computes: the same object at the same depth."""
     if isinstance(stage, Cutoff):

@@ -17,7 +17,7 @@ from .data import Dataset, load_dataset
 
 SMOKE = os.environ.get("RERANK_LAB_SMOKE", "").lower() not in {"", "0", "false", "no"}
 SMOKE_QUERIES = 5
-SMOKE_DISTRACTORS = 200
+SMOKE_DISTRACTORS = 100
 
 
 def notebook_dataset(name: str, split: str = "test", max_queries: int | None = None, seed: int = 0) -> Dataset:
