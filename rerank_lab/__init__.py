@@ -11,7 +11,7 @@ from .data import DataError, DataWarning, Dataset, Document, Query, load_dataset
 from .evaluate import Results, evaluate, paired_test
 from .experiment import Experiment
 from .first_stage import BM25, RRF, Dense, hybrid
-from .pipeline import Cascade, Cutoff, FirstStage, Rerank, Stage
+from .pipeline import Cascade, Cutoff, FirstStage, Interpolate, Rerank, Stage
 from .rerankers import BaseReranker, Reranker, load_reranker, register
 from .run import Run, StageCost
 from .specs import parse_pipeline
@@ -20,6 +20,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BM25", "BaseReranker", "Cascade", "Cutoff", "DataError", "DataWarning", "Dataset", "Dense", "Document", "Experiment",
-    "FirstStage", "Query", "RRF", "Rerank", "Reranker", "Results", "Run", "Stage", "StageCost",
+    "FirstStage", "Interpolate", "Query", "RRF", "Rerank", "Reranker", "Results", "Run", "Stage", "StageCost",
     "evaluate", "hybrid", "load_dataset", "load_reranker", "paired_test", "parse_pipeline", "register",
 ]

@@ -29,7 +29,7 @@ import numpy as np
 from .cache import atomic_write_text
 from .data import Dataset
 from .evaluate import DEFAULT_METRICS, Results, evaluate, holm, paired_test
-from .pipeline import Cascade, Cutoff, Rerank, Stage
+from .pipeline import Cascade, Cutoff, FirstStage, Rerank, Stage
 from .run import Run
 from .specs import parse_pipeline
 
@@ -64,10 +64,17 @@ class PrefixCache:
         stages = pipeline.stages if isinstance(pipeline, Cascade) else [pipeline]
         run, key = None, ()
         for stage in stages:
-            key = key + (stage_key(stage),)
-            if key not in self._runs:
-                self._runs[key] = stage.transform(dataset.queries, dataset.corpus, run)
-            run = self._runs[key]
+            # A cut reranker is the reranker, then a cut: ``ce`` and ``ce % 20`` share the scoring.
+            steps = [stage.stage, stage] if isinstance(stage, Cutoff) and not isinstance(stage.stage, FirstStage) \
+                else [stage]
+            for step in steps:
+                key = key + (stage_key(step),)
+                if key not in self._runs:
+                    if step is stage and len(steps) == 2:
+                        self._runs[key] = run.top(stage.depth)
+                    else:
+                        self._runs[key] = step.transform(dataset.queries, dataset.corpus, run)
+                run = self._runs[key]
         assert run is not None
         return run
 
@@ -161,6 +168,35 @@ class Experiment:
         }
         atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
         return folder
+
+
+def depth_sweep(dataset: Dataset, first_stage: Stage, reranker, depths: Sequence[int] = (10, 20, 50, 100, 200),
+                metrics: Sequence[str] = ("ndcg@10",)) -> Experiment:
+    """One pipeline ``first_stage % k >> reranker`` per depth k (the first stage runs once)."""
+    from .pipeline import Rerank
+
+    stage = reranker if isinstance(reranker, Stage) else Rerank(reranker)
+    retrieved = first_stage.retrieve(dataset.queries, dataset.corpus, max(depths)) \
+        if hasattr(first_stage, "retrieve") else first_stage(dataset)
+    pipelines = {f"{stage.name}@{k}": _Fixed(retrieved.top(k), f"{first_stage.name}%{k}") >> stage for k in depths}
+    return Experiment(dataset, pipelines, metrics=metrics)
+
+
+class _Fixed(Stage):
+    """A precomputed run as a stage (so a depth sweep retrieves once)."""
+
+    def __init__(self, run: Run, name: str):
+        self.run, self.name = run, name
+
+    def transform(self, queries, corpus, previous=None):
+        return self.run.subset(queries)
+
+
+def best_under_budget(rows: Sequence[Mapping], budget_ms: float, latency: str = "p95_ms",
+                      quality: str = "ndcg@10") -> Mapping | None:
+    """The best row (e.g. of ``Experiment.table()``) whose per-query latency fits the budget."""
+    fitting = [r for r in rows if r[latency] <= budget_ms]
+    return max(fitting, key=lambda r: r[quality]) if fitting else None
 
 
 def _safe(name: str) -> str:

@@ -162,3 +162,51 @@ def _document_text(corpus: Corpus, doc_id: str) -> str:
     except KeyError:
         raise KeyError(f"candidate {doc_id!r} is not in the corpus given to the pipeline; "
                        f"rerank runs against the corpus they were retrieved from") from None
+
+
+class Interpolate(Stage):
+    """Blend a reranker's scores with the incoming run's scores, per query.
+
+    final = alpha * norm(reranker) + (1 - alpha) * norm(previous), with z-score or min-max
+    normalisation per query (score interpolation as in e.g. Wang et al., "BERT-based Dense
+    Retrievers Require Interpolation with BM25", ICTIR 2021). alpha = 1 is the reranker alone.
+
+    Usage::
+
+        hybrid() % 100 >> Interpolate(load_reranker("ce"), alpha=0.7)
+    """
+
+    def __init__(self, reranker, alpha: float = 0.5, normalise: str = "zscore", name: str | None = None):
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        if normalise not in {"zscore", "minmax"}:
+            raise ValueError(f"normalise must be 'zscore' or 'minmax', got {normalise!r}")
+        self.rerank = reranker if isinstance(reranker, Rerank) else Rerank(reranker)
+        self.alpha, self.normalise = alpha, normalise
+        self.name = name or f"{self.rerank.name}~{alpha:g}"
+
+    def transform(self, queries, corpus, previous=None):
+        reranked = self.rerank.transform(queries, corpus, previous)
+        assert previous is not None
+        scores = {}
+        for qid, ranking in reranked.rankings.items():
+            new = _normalise(dict(ranking), self.normalise)
+            old = _normalise({d: s for d, s in previous.rankings[qid] if d in new}, self.normalise)
+            scores[qid] = {d: self.alpha * new[d] + (1 - self.alpha) * old[d] for d in new}
+        costs = [*reranked.costs[:-1], replace(reranked.costs[-1], stage=self.name)]
+        return Run.from_scores(scores, name=self.name, costs=costs)
+
+
+def _normalise(scores: Mapping[str, float], how: str) -> dict[str, float]:
+    import numpy as np
+
+    if not scores:
+        return {}
+    values = np.array(list(scores.values()), dtype=np.float64)
+    if how == "zscore":
+        spread = values.std()
+        values = (values - values.mean()) / spread if spread > 0 else values * 0.0
+    else:
+        spread = values.max() - values.min()
+        values = (values - values.min()) / spread if spread > 0 else values * 0.0
+    return dict(zip(scores, values.tolist()))
