@@ -56,6 +56,9 @@ class BM25(FirstStage):
         self._loaded[fingerprint] = (retriever, tokenizer, doc_ids)
         return self._loaded[fingerprint]
 
+    def prepare(self, corpus) -> None:
+        self.index(corpus)
+
     def search(self, queries, corpus, k):
         retriever, tokenizer, doc_ids = self.index(corpus)
         qids = list(queries)

@@ -79,6 +79,9 @@ class Dense(FirstStage):
         self._embeddings[fingerprint] = (doc_ids, matrix)
         return doc_ids, matrix
 
+    def prepare(self, corpus) -> None:
+        self.corpus_embeddings(corpus)
+
     def search(self, queries, corpus, k):
         doc_ids, matrix = self.corpus_embeddings(corpus)
         qids = list(queries)

@@ -30,7 +30,8 @@ class RRF(FirstStage):
         per_query = {q: sum(c.per_query_seconds.get(q, 0.0) for c in costs) + seconds / max(len(queries), 1)
                      for q in queries}
         total = sum(c.seconds for c in costs) + seconds
-        cost = StageCost(self.name, total, sum(c.items_scored for c in costs), per_query)
+        index_ms = sum(c.counters.get("index_ms", 0) for c in costs)
+        cost = StageCost(self.name, total, sum(c.items_scored for c in costs), per_query, {"index_ms": index_ms})
         return Run.from_scores(fused, name=self.name, costs=[cost])
 
     def search(self, queries, corpus, k):
