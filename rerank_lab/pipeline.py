@@ -174,34 +174,49 @@ def _document_text(corpus: Corpus, doc_id: str) -> str:
 class Interpolate(Stage):
     """Blend a reranker's scores with the incoming run's scores, per query.
 
-    final = alpha * norm(reranker) + (1 - alpha) * norm(previous), with z-score or min-max
-    normalisation per query (score interpolation as in e.g. Wang et al., "BERT-based Dense
-    Retrievers Require Interpolation with BM25", ICTIR 2021). alpha = 1 is the reranker alone.
+    final = alpha * norm(reranker) + (1 - alpha) * norm(previous) over the first ``depth``
+    candidates (all when None), z-score or min-max normalised per query; the candidates
+    below ``depth`` keep their order underneath. Score interpolation as in Wang, Zhuang &
+    Zuccon, "BERT-based Dense Retrievers Require Interpolation with BM25" (ICTIR 2021).
+    alpha = 1 is the reranker alone, alpha = 0 the incoming ranking.
 
     Usage::
 
-        hybrid() % 100 >> Interpolate(load_reranker("ce"), alpha=0.7)
+        hybrid() % 100 >> Interpolate(load_reranker("maxsim"), alpha=0.7)
     """
 
-    def __init__(self, reranker, alpha: float = 0.5, normalise: str = "zscore", name: str | None = None):
+    def __init__(self, reranker, alpha: float = 0.5, depth: int | None = None, normalise: str = "zscore",
+                 name: str | None = None):
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         if normalise not in {"zscore", "minmax"}:
             raise ValueError(f"normalise must be 'zscore' or 'minmax', got {normalise!r}")
         self.rerank = reranker if isinstance(reranker, Rerank) else Rerank(reranker)
-        self.alpha, self.normalise = alpha, normalise
+        self.alpha, self.depth, self.normalise = alpha, depth, normalise
         self.name = name or f"{self.rerank.name}~{alpha:g}"
 
     def transform(self, queries, corpus, previous=None):
-        reranked = self.rerank.transform(queries, corpus, previous)
-        assert previous is not None
-        scores = {}
-        for qid, ranking in reranked.rankings.items():
-            new = _normalise(dict(ranking), self.normalise)
-            old = _normalise({d: s for d, s in previous.rankings[qid] if d in new}, self.normalise)
-            scores[qid] = {d: self.alpha * new[d] + (1 - self.alpha) * old[d] for d in new}
-        costs = [*reranked.costs[:-1], replace(reranked.costs[-1], stage=self.name)]
-        return Run.from_scores(scores, name=self.name, costs=costs)
+        if previous is None:
+            raise ValueError(f"{self.name} interpolates with a previous stage: give it candidates")
+        reranked = self.rerank.transform(queries, corpus, previous.top(self.depth) if self.depth else previous)
+        run = interpolate_runs(previous, reranked, self.alpha, self.normalise, name=self.name)
+        run.costs = [*reranked.costs[:-1], replace(reranked.costs[-1], stage=self.name)]
+        return run
+
+
+def interpolate_runs(previous: Run, reranked: Run, alpha: float, normalise: str = "zscore",
+                     name: str = "interpolated") -> Run:
+    """Mix ``reranked`` scores into ``previous`` for the documents ``reranked`` holds;
+    ``previous``'s other documents follow underneath in their order (see :class:`Interpolate`)."""
+    scores = {}
+    for qid, ranking in previous.rankings.items():
+        new = _normalise(dict(reranked.rankings.get(qid, [])), normalise)
+        old = _normalise({d: s for d, s in ranking if d in new}, normalise)
+        scores[qid] = {d: alpha * new[d] + (1 - alpha) * old[d] for d in old}
+        floor = min(scores[qid].values(), default=0.0)
+        for i, (d, _) in enumerate(d_s for d_s in ranking if d_s[0] not in new):
+            scores[qid][d] = floor - 1.0 - i
+    return Run.from_scores(scores, name=name, costs=list(reranked.costs))
 
 
 def _normalise(scores: Mapping[str, float], how: str) -> dict[str, float]:

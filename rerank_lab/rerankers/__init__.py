@@ -16,6 +16,13 @@ import importlib
 from .base import BaseReranker, FunctionReranker, Reranker, as_reranker
 
 REGISTRY: dict[str, str] = {
+    "listwise": "rerank_lab.rerankers.listwise:listwise",
+    "rankgpt": "rerank_lab.rerankers.listwise:rankgpt",
+    "first": "rerank_lab.rerankers.listwise:first",
+    "llm-pointwise": "rerank_lab.rerankers.llm_pointwise:llm_pointwise",
+    "colbert": "rerank_lab.rerankers.colbert:colbert",
+    "maxsim": "rerank_lab.rerankers.colbert:zero_shot",
+    "ce": "rerank_lab.rerankers.cross_encoder:lab_cross_encoder",
 }
 
 
@@ -34,4 +41,16 @@ def load_reranker(name: str, **kwargs) -> Reranker:
     return factory(**kwargs)
 
 
-__all__ = ["BaseReranker", "FunctionReranker", "Reranker", "REGISTRY", "as_reranker", "load_reranker", "register"]
+def ready(name: str) -> bool:
+    """Whether ``name`` loads here, e.g. its lab-trained weights exist (offline defaults
+    that need a training command first raise FileNotFoundError/OSError until it ran)."""
+    if name not in REGISTRY:
+        return False
+    try:
+        load_reranker(name)
+    except (OSError, ImportError):
+        return False
+    return True
+
+
+__all__ = ["ready", "BaseReranker", "FunctionReranker", "Reranker", "REGISTRY", "as_reranker", "load_reranker", "register"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
-from ..pipeline import Rerank, Stage
+from ..pipeline import Interpolate, Rerank, Stage
 
 
 @runtime_checkable
@@ -66,6 +66,10 @@ class BaseReranker(Stage):
     ``ce % 20`` and ``bm25 % 100 >> ce`` work directly."""
 
     name = "reranker"
+    #: weight of this reranker against the incoming run's scores (1 = reranker alone; see Interpolate)
+    alpha: float = 1.0
+    #: rescore only the first ``depth`` candidates; the rest stay below in their order
+    depth: int | None = None
 
     def __init__(self) -> None:
         self.counters: dict[str, int] = {}
@@ -75,6 +79,9 @@ class BaseReranker(Stage):
         ...
 
     def transform(self, queries, corpus, previous=None):
+        if previous is not None and (self.alpha < 1.0 or self.depth):
+            return Interpolate(Rerank(self), self.alpha, self.depth, name=self.name).transform(
+                queries, corpus, previous)
         return Rerank(self).transform(queries, corpus, previous)
 
     def count(self, key: str, n: int = 1) -> None:

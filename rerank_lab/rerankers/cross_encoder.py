@@ -1,0 +1,283 @@
+"""Pointwise cross-encoders: (query, document) -> relevance, through transformers.
+
+Nogueira & Cho, "Passage Re-ranking with BERT" (2019). Any sequence-classification
+reranker loads by model id or local folder (``cross-encoder/ms-marco-MiniLM-L-6-v2``,
+``BAAI/bge-reranker-base``, the lab model); a 1-logit head scores with its logit, a
+2-logit head with the log-probability of the "relevant" class (index 1). Scores equal
+sentence-transformers ``CrossEncoder.predict`` (same tokenisation, ``longest_first``
+truncation) to 1e-4 in ``mode="exact"``.
+
+* modes: ``exact`` (fp32), ``fast`` (bf16 weights), ``int8`` (dynamic int8 Linear layers);
+  every mode tokenises once per call and batches by token length.
+* long documents: truncated pairs are counted (``counters["truncated_pairs"]``), or scored as
+  sliding passage windows aggregated by ``firstp`` / ``maxp`` / ``sump`` (Dai & Callan,
+  "Deeper Text Understanding for IR with Contextual Neural Language Modeling", SIGIR 2019;
+  PyTerrier's ``pt.text.sliding``).
+* a disk score cache (sqlite, WAL, committed per query) keyed on model identity (id + weights
+  hash), max length, mode, passage settings, query and document: re-runs cost nothing and an
+  interrupted run resumes.
+* ``alpha < 1`` interpolates with the first stage: ``alpha*z(CE) + (1-alpha)*z(first stage)``
+  per query, over the first ``depth`` candidates (the rest keep their order below).
+
+Usage::
+
+    ce = CrossEncoder("cross-encoder/ms-marco-MiniLM-L-6-v2", mode="fast")
+    ce.score("what is bm25", ["BM25 is a ranking function ...", "Paris is ..."])
+    run = (hybrid() % 100 >> ce)(dataset)
+    lab = lab_cross_encoder()            # the lab-trained default, registered as "ce"
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..cache import cache_dir, stable_hash
+from ..models import model_identity, resolve_model
+from ..run import Run
+from .base import BaseReranker
+
+MODES = ("exact", "fast", "int8")
+AGGREGATIONS = ("firstp", "maxp", "sump")
+LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
+TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
+
+
+class CrossEncoder(BaseReranker):
+    def __init__(self, model: str | os.PathLike, max_length: int = 256, batch_size: int = 32,
+                 mode: str = "exact", activation: str | None = None, passages: str | None = None,
+                 passage_tokens: int | None = None, stride: int | None = None, cache: bool = True,
+                 cache_path: str | os.PathLike | None = None, depth: int | None = None, alpha: float = 1.0,
+                 threads: int | None = None, name: str = "cross_encoder"):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if passages is not None and passages not in AGGREGATIONS:
+            raise ValueError(f"unknown passage aggregation {passages!r}: use one of {', '.join(AGGREGATIONS)} or None")
+        if activation not in (None, "sigmoid", "softmax"):
+            raise ValueError(f"unknown activation {activation!r}: use None, 'sigmoid' (1 logit) or 'softmax' (2 logits)")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        self.model_name, self.max_length, self.batch_size, self.mode = str(model), max_length, batch_size, mode
+        self.activation, self.passages, self.passage_tokens, self.stride = activation, passages, passage_tokens, stride
+        self.depth, self.alpha, self.threads, self.name = depth, alpha, threads, name
+        self.use_cache = cache
+        self._cache_path = Path(cache_path) if cache_path else None
+        self._model = self._tokenizer = self._db = None
+        self._lock = threading.Lock()
+
+    # -- loading ----------------------------------------------------------------------
+    def _load(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            path = resolve_model(self.model_name)
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(path)
+                model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+            except OSError as exc:
+                raise OSError(f"cannot load cross-encoder {self.model_name!r}: give a local folder or a hub id of a "
+                              f"sequence-classification model (offline, only local folders load). {exc}") from exc
+            if model.config.num_labels not in (1, 2):
+                raise ValueError(f"{self.model_name!r} has {model.config.num_labels} labels; a reranker head has 1 "
+                                 f"(relevance logit) or 2 (not relevant, relevant)")
+            model.eval()
+            if self.mode == "fast":
+                model = model.to(torch.bfloat16)
+            elif self.mode == "int8":
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            self._model = model
+        return self._model, self._tokenizer
+
+    @property
+    def identity(self) -> str:
+        return model_identity(self.model_name)
+
+    # -- scoring ----------------------------------------------------------------------
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        documents = ["" if d is None else str(d) for d in documents]
+        if not documents:
+            return []
+        keys = [self._key(query, d) for d in documents]
+        cached = self._cache_get(keys) if self.use_cache else {}
+        self.count("cache_hits", len(cached))
+        todo = sorted({k: i for i, k in enumerate(keys) if k not in cached}.items(), key=lambda x: x[1])
+        if todo:
+            self.count("cache_misses", len(todo))
+            fresh = self._score_uncached(query, [documents[i] for _, i in todo])
+            new = {k: float(s) for (k, _), s in zip(todo, fresh)}
+            if self.use_cache:
+                self._cache_put(new)  # one commit per call = per query in a pipeline: resumable
+            cached.update(new)
+        return [cached[k] for k in keys]
+
+    def _score_uncached(self, query: str, documents: list[str]) -> list[float]:
+        _, tokenizer = self._load()
+        budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=True)
+        q_len = len(tokenizer(query, add_special_tokens=False)["input_ids"])
+        docs = tokenizer(documents, add_special_tokens=False, return_offsets_mapping=self.passages is not None,
+                         verbose=False)
+        too_long = [q_len + len(ids) > budget for ids in docs["input_ids"]]
+        self.count("pairs", len(documents))
+        if self.passages is None:
+            self.count("truncated_pairs", sum(too_long))
+            return self.predict([(query, d) for d in documents]).tolist()
+        # Sliding windows over document tokens, cut back to text so the pair tokenises as usual.
+        window = self.passage_tokens or max(budget - q_len, 16)
+        stride = self.stride or max(window // 2, 1)
+        pairs, owner = [], []
+        for i, (doc, offsets) in enumerate(zip(documents, docs["offset_mapping"])):
+            starts = [0] if self.passages == "firstp" else list(range(0, max(len(offsets) - window, 0) + 1, stride))
+            if starts[-1] + window < len(offsets) and self.passages != "firstp":
+                starts.append(len(offsets) - window)
+            for s in starts:
+                piece = offsets[s:s + window]
+                pairs.append((query, doc[piece[0][0]:piece[-1][1]] if piece else ""))
+                owner.append(i)
+        self.count("passages", len(pairs))
+        self.count("truncated_pairs", sum(1 for i, t in enumerate(too_long) if t and self.passages == "firstp"))
+        scores = self.predict(pairs)
+        out = np.full(len(documents), -np.inf if self.passages == "maxp" else 0.0)
+        for i, s in zip(owner, scores):
+            out[i] = max(out[i], s) if self.passages == "maxp" else (s if self.passages == "firstp" else out[i] + s)
+        return out.tolist()
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Scores of (query, text) pairs, no cache: tokenised once, batched by token length."""
+        import torch
+
+        model, tokenizer = self._load()
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        enc = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation="longest_first",
+                        max_length=self.max_length, padding=False)
+        features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(pairs))]
+        order = np.argsort([-len(f["input_ids"]) for f in features], kind="stable")
+        out = np.empty(len(pairs), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                batch = _pad([features[i] for i in idx], tokenizer)
+                logits = model(**batch).logits.float()
+                out[idx] = self._head(logits).numpy()
+        return out
+
+    def _head(self, logits):
+        import torch
+
+        if logits.shape[1] == 1:
+            s = logits[:, 0]
+            return torch.sigmoid(s) if self.activation == "sigmoid" else s
+        if self.activation in ("softmax", "sigmoid"):
+            return torch.softmax(logits, dim=1)[:, 1]
+        return torch.log_softmax(logits, dim=1)[:, 1]
+
+    # -- cache ------------------------------------------------------------------------
+    def _key(self, query: str, document: str) -> str:
+        return stable_hash(self.identity, self.max_length, self.mode, self.activation, self.passages,
+                           self.passage_tokens, self.stride, query, document, length=32)
+
+    @property
+    def cache_path(self) -> Path:
+        return self._cache_path or cache_dir("cross_encoder") / "scores.sqlite"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.cache_path, timeout=60, check_same_thread=False)
+            # WAL + a commit per write: a killed process loses at most the uncommitted call,
+            # never the file.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL NOT NULL)")
+            db.commit()
+            self._db = db
+        return self._db
+
+    def _cache_get(self, keys: list[str]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        with self._lock:
+            db = self._connection()
+            unique = list(dict.fromkeys(keys))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                rows = db.execute(f"SELECT key, score FROM scores WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                found.update(rows.fetchall())
+        return found
+
+    def _cache_put(self, scores: dict[str, float]) -> None:
+        with self._lock:
+            db = self._connection()
+            with db:  # one transaction
+                db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?)", list(scores.items()))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _pad(features: list[dict], tokenizer) -> dict:
+    """Right/left-pad one batch to its longest member (cheaper than ``tokenizer.pad``)."""
+    import torch
+
+    width = max(len(f["input_ids"]) for f in features)
+    pad_values = {"input_ids": tokenizer.pad_token_id or 0}
+    left = tokenizer.padding_side == "left"
+    out = {}
+    for key in features[0]:
+        fill = pad_values.get(key, 0)
+        rows = [([fill] * (width - len(f[key])) + list(f[key])) if left else (list(f[key]) + [fill] * (width - len(f[key])))
+                for f in features]
+        out[key] = torch.tensor(rows, dtype=torch.long)
+    return out
+
+
+def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **kwargs) -> CrossEncoder:
+    """The lab-trained cross-encoder (``rerank_lab/weights/lab-ce``), with the interpolation
+    weight and depth tuned on train/dev queries (``interpolation.json``). Keyword arguments
+    override them (e.g. ``alpha=1.0`` for the pure cross-encoder)."""
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"the lab cross-encoder weights are missing from {path}. Make them with "
+                                f"`{TRAIN_COMMAND}` (about 40 CPU minutes), or give a model id: "
+                                f"CrossEncoder('cross-encoder/ms-marco-MiniLM-L-6-v2')")
+    settings = {"mode": "fast", "name": "ce"}
+    trained = path / "training.json"
+    if trained.exists():  # score with the length it was trained with
+        settings["max_length"] = json.loads(trained.read_text())["config"]["max_length"]
+    tuned = path / "interpolation.json"
+    if tuned.exists():
+        info = json.loads(tuned.read_text())
+        settings.update(alpha=info["alpha"], depth=info["depth"])
+    settings.update(kwargs)
+    return CrossEncoder(str(path), **settings)
+
+
+def throughput(model: str | os.PathLike, pairs: Sequence[tuple[str, str]], batch_sizes: Sequence[int] = (1, 8, 32),
+               modes: Sequence[str] = ("exact", "fast"), max_length: int = 256) -> list[dict]:
+    """Measured pairs/second of :meth:`CrossEncoder.predict` per (mode, batch size), no cache.
+
+    Usage::
+
+        rows = throughput(LAB_CE_DIR, pairs[:256])   # [{"mode", "batch_size", "pairs_per_s"}, ...]
+    """
+    import time
+
+    rows = []
+    for mode in modes:
+        for batch_size in batch_sizes:
+            ce = CrossEncoder(model, max_length=max_length, batch_size=batch_size, mode=mode, cache=False)
+            ce.predict(pairs[:4])  # load and warm up
+            start = time.perf_counter()
+            ce.predict(pairs)
+            seconds = time.perf_counter() - start
+            rows.append({"mode": mode, "batch_size": batch_size, "pairs_per_s": len(pairs) / seconds})
+    return rows

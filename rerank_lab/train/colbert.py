@@ -1,0 +1,297 @@
+"""Train a small ColBERT in-process with colbert-ai's own training loop, on CPU.
+
+Recipe (the lab's ColBERT, registry name ``"colbert"``):
+
+* body: all-MiniLM-L6-v2 (the bi-encoder of the dense first stage) + a linear projection
+  384 -> ``dim``. The projection starts as the top ``dim`` right-singular vectors of the
+  body's token embeddings (uncentred PCA), so step 0 already approximates zero-shot MaxSim
+  in a smaller space instead of a random one;
+* data: BEIR *train* splits of SciFact and NFCorpus (never test): (query, positive,
+  BM25 hard negatives) groups from :func:`rerank_lab.train.negatives.mine_groups`, the two
+  sets interleaved so that both are seen equally;
+* loss: colbert-ai's ``colbert.training.training.train`` — softmax cross-entropy of the
+  positive against its hard negatives plus in-batch negatives (Khattab & Zaharia, SIGIR 2020;
+  Santhanam et al., "ColBERTv2", NAACL 2022) — under CPU bf16 autocast.
+
+colbert-ai wraps the model in ``DistributedDataParallel``, which hangs on a CPU without a
+process group; :func:`single_process` swaps it for a pass-through while training runs.
+
+Usage::
+
+    python -m rerank_lab.train.colbert                    # -> rerank_lab/weights/colbert-minilm (+ alpha)
+    python -m rerank_lab.train.colbert --tune-only        # re-tune alpha on train/dev splits
+    python -m rerank_lab.train.colbert --steps 2 --datasets toy --output /tmp/ck   # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import load_dataset
+from ..models import MINILM, resolve_model
+from ..rerankers.colbert import WEIGHTS_DIR, _import_colbert
+
+
+@dataclass
+class ColBERTTrainConfig:
+    output: str = str(WEIGHTS_DIR)
+    base: str = MINILM
+    datasets: tuple[str, ...] = ("scifact", "nfcorpus")
+    split: str = "train"
+    dim: int = 128
+    doc_maxlen: int = 128              # while training (CPU budget); inference uses infer_doc_maxlen
+    infer_doc_maxlen: int = 256
+    query_maxlen: int = 32
+    steps: int = 110                   # the committed weights: ~37 min on 2 shared CPU cores
+    batch_size: int = 16
+    nway: int = 2                      # 1 positive + 1 BM25 hard negative per query (+ in-batch negatives)
+    lr: float = 3e-5
+    warmup: int = 10
+    train_layers: int = 2              # top transformer layers trained (+ projection); -1: all
+    in_batch_negatives: bool = True
+    positives_per_query: int = 2
+    bm25_depth: int = 50
+    bf16: bool = True
+    fp16_weights: bool = True          # save the checkpoint in fp16 (~45 MB instead of ~90 MB)
+    seed: int = 12345
+    allow_test: bool = False           # only for the toy set, whose only split is "test"
+    pca_docs: int = 256
+    extra: dict = field(default_factory=dict)
+
+
+@contextmanager
+def frozen_lower_layers(train_layers: int):
+    """Make colbert-ai's trainer build a ColBERT whose embeddings and lower transformer layers
+    are frozen: backward then runs through the top ``train_layers`` layers only (CPU budget)."""
+    import colbert.training.training as training
+
+    original = training.ColBERT
+    if train_layers < 0:
+        yield
+        return
+
+    class PartlyFrozenColBERT(original):  # type: ignore[misc,valid-type]
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            layers = self.bert.encoder.layer
+            keep = set(range(len(layers) - train_layers, len(layers)))
+            for name, param in self.bert.named_parameters():
+                index = name.split(".")[2] if name.startswith("encoder.layer.") else None
+                param.requires_grad = index is not None and int(index) in keep
+
+    training.ColBERT = PartlyFrozenColBERT
+    try:
+        yield
+    finally:
+        training.ColBERT = original
+
+
+@contextmanager
+def single_process():
+    """Replace DistributedDataParallel with a pass-through: one CPU process, no process group."""
+    original = torch.nn.parallel.DistributedDataParallel
+    torch.nn.parallel.DistributedDataParallel = _PassThrough  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        torch.nn.parallel.DistributedDataParallel = original
+
+
+class _PassThrough:
+    """``_PassThrough(module, ...)`` is ``module`` itself; still a class, because libraries
+    (accelerate) use DistributedDataParallel in ``isinstance`` checks."""
+
+    def __new__(cls, module, *args, **kwargs):
+        return module
+
+
+def build_initial_checkpoint(cfg: ColBERTTrainConfig, folder: Path, texts: list[str]) -> Path:
+    """MiniLM body + a ``dim``-wide projection initialised by uncentred PCA of token embeddings."""
+    ColBERTConfig, _ = _import_colbert()
+    from colbert.modeling.colbert import ColBERT
+
+    base = resolve_model(cfg.base)
+    config = ColBERTConfig(checkpoint=base, dim=cfg.dim, doc_maxlen=cfg.doc_maxlen, query_maxlen=cfg.query_maxlen,
+                           gpus=0)
+    model = ColBERT(name=base, colbert_config=config)
+    with torch.no_grad():
+        ids, mask = _tensorize_docs(config, texts[: cfg.pca_docs])
+        hidden = model.bert(ids, attention_mask=mask)[0][mask.bool()]
+        hidden = torch.nn.functional.normalize(hidden, dim=-1)
+        _, _, vt = torch.linalg.svd(hidden, full_matrices=False)
+        model.linear.weight.copy_(vt[: cfg.dim])
+    model.save(str(folder))
+    return folder
+
+
+def _tensorize_docs(config, texts):
+    from colbert.modeling.tokenization import DocTokenizer
+
+    return DocTokenizer(config).tensorize(texts)
+
+
+def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
+    """Triples ``[qid, pos, neg, ...]`` over one shared collection, interleaved by dataset."""
+    from .negatives import mine_groups
+
+    rng = random.Random(cfg.seed)
+    collection: list[str] = []
+    pid_of: dict[tuple[str, str], int] = {}
+    queries: dict[str, str] = {}
+    per_dataset: list[list[list]] = []
+    stats: dict = {}
+    for name in cfg.datasets:
+        dataset = load_dataset(name, split=cfg.split)
+        groups = mine_groups(dataset, n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
+                             positives_per_query=cfg.positives_per_query, seed=cfg.seed,
+                             allow_test=cfg.allow_test)
+
+        def pid(doc_id: str) -> int:
+            key = (name, doc_id)
+            if key not in pid_of:
+                pid_of[key] = len(collection)
+                collection.append(dataset.corpus[doc_id].full_text)
+            return pid_of[key]
+
+        triples = []
+        for g in groups:
+            qid = f"{name}:{g.query_id}"
+            queries[qid] = g.query
+            triples.append([qid, pid(g.positive), *[pid(d) for d in g.negatives]])
+        rng.shuffle(triples)
+        per_dataset.append(triples)
+        stats[name] = {"queries": len({t[0] for t in triples}), "groups": len(triples)}
+    # interleave: dataset A, B, A, B, ... cycling the shorter ones, so every batch mixes both
+    longest = max(len(t) for t in per_dataset)
+    needed = cfg.steps * cfg.batch_size
+    length = min(longest, max(needed // len(per_dataset) + 1, 1))
+    examples = [ts[i % len(ts)] for i in range(length) for ts in per_dataset if ts]
+    return examples, queries, collection, stats
+
+
+def train_colbert(cfg: ColBERTTrainConfig) -> Path:
+    """Run the recipe; returns the folder of the saved checkpoint (``cfg.output``)."""
+    ColBERTConfig, _ = _import_colbert()
+    from colbert.infra import Run, RunConfig
+    from colbert.modeling.colbert import ColBERT
+    from colbert.training.training import train
+
+    started = time.time()
+    examples, queries, collection, stats = training_examples(cfg)
+    needed = cfg.steps * cfg.batch_size
+    if len(examples) < needed:  # colbert-ai reads each example once: repeat for more steps
+        examples = (examples * (needed // len(examples) + 1))[:needed]
+    print(f"[colbert-train] {len(examples)} examples, {len(collection)} passages, {stats}", flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="colbert-train-"))
+    try:
+        init = build_initial_checkpoint(cfg, work / "init", random.Random(cfg.seed).sample(collection, min(
+            cfg.pca_docs, len(collection))))
+        config = ColBERTConfig(checkpoint=str(init), dim=cfg.dim, doc_maxlen=cfg.doc_maxlen,
+                               query_maxlen=cfg.query_maxlen, bsize=cfg.batch_size, accumsteps=1, lr=cfg.lr,
+                               maxsteps=cfg.steps, warmup=cfg.warmup, nway=cfg.nway,
+                               use_ib_negatives=cfg.in_batch_negatives, amp=False, rank=0, nranks=1, gpus=0)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
+        with Run().context(RunConfig(root=str(work), experiment="colbert", name="run", nranks=1, gpus=0)), \
+                single_process(), frozen_lower_layers(cfg.train_layers), autocast:
+            trained = train(config, examples, queries, collection)
+        model = ColBERT(name=trained, colbert_config=ColBERTConfig.load_from_checkpoint(trained))
+        model.colbert_config.configure(doc_maxlen=cfg.infer_doc_maxlen)
+        if cfg.fp16_weights:
+            model.model.half()
+        out = Path(cfg.output)
+        staging = out.with_name(out.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save(str(staging))
+        meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples),
+                "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+        (staging / "rerank_lab_training.json").write_text(json.dumps(meta, indent=2, default=str))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"[colbert-train] saved {out} in {time.time() - started:.0f}s", flush=True)
+    return out
+
+
+TUNING_SPLITS = (("scifact", "train"), ("nfcorpus", "dev"))
+ALPHAS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+def tune_alpha(checkpoint: str | Path = WEIGHTS_DIR, splits=TUNING_SPLITS, alphas=ALPHAS, max_queries: int = 200,
+               depth: int = 100, seed: int = 0) -> dict:
+    """Choose the first-stage interpolation ``alpha`` (hybrid top-``depth``) that maximises mean
+    nDCG@10 over train/dev splits (never test); written into the checkpoint's
+    ``rerank_lab_training.json``, where the ``"colbert"`` factory reads it.
+
+    SciFact has no dev split: its train queries were also seen in training, which flatters
+    MaxSim; NFCorpus dev was not.
+    """
+    from ..evaluate import evaluate
+    from ..first_stage import hybrid
+    from ..rerankers.colbert import ColBERTReranker
+
+    reranker = ColBERTReranker(checkpoint)
+    table: dict[str, dict[float, float]] = {}
+    for name, split in splits:
+        dataset = load_dataset(name, split=split).sample(max_queries, seed=seed)
+        first = (hybrid() % depth)(dataset)
+        reranker.alpha = 1.0
+        pure = reranker.transform(dataset.queries, dataset.corpus, first)
+        table[f"{name}/{split}"] = {}
+        for alpha in alphas:
+            reranker.alpha = alpha
+            mixed = reranker.transform(dataset.queries, dataset.corpus, first) if alpha < 1 else pure
+            table[f"{name}/{split}"][alpha] = evaluate(mixed, dataset.qrels, ["ndcg@10"])["ndcg@10"]
+        reranker.flush()
+    mean = {a: float(np.mean([t[a] for t in table.values()])) for a in alphas}
+    best = max(alphas, key=lambda a: (round(mean[a], 4), a))
+    info_path = Path(checkpoint) / "rerank_lab_training.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    info.update(alpha=best, alpha_tuning={k: {str(a): round(v, 4) for a, v in t.items()} for k, t in table.items()})
+    info_path.write_text(json.dumps(info, indent=2, default=str))
+    print(f"[colbert-tune] alpha={best}  {json.dumps(info['alpha_tuning'])}", flush=True)
+    return info
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train the lab ColBERT (MiniLM + projection) on BEIR train splits.")
+    defaults = ColBERTTrainConfig()
+    parser.add_argument("--output", default=defaults.output)
+    parser.add_argument("--datasets", nargs="+", default=list(defaults.datasets))
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--nway", type=int, default=defaults.nway)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--dim", type=int, default=defaults.dim)
+    parser.add_argument("--doc-maxlen", type=int, default=defaults.doc_maxlen)
+    parser.add_argument("--train-layers", type=int, default=defaults.train_layers)
+    parser.add_argument("--no-bf16", action="store_true")
+    parser.add_argument("--tune-only", action="store_true", help="only tune alpha of an existing --output")
+    parser.add_argument("--tune", action="store_true", help="tune alpha after training (encodes most of both corpora)")
+    args = parser.parse_args(argv)
+    if args.tune_only:
+        tune_alpha(args.output)
+        return
+    split = "test" if args.datasets == ["toy"] else "train"  # the toy set has only a test split
+    train_colbert(ColBERTTrainConfig(output=args.output, datasets=tuple(args.datasets), steps=args.steps,
+                                     batch_size=args.batch_size, nway=args.nway, lr=args.lr, dim=args.dim,
+                                     doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=not args.no_bf16, split=split,
+                                     allow_test=split == "test" and args.datasets == ["toy"]))
+    if args.tune and split == "train":
+        tune_alpha(args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,444 @@
+"""Fine-tune a cross-encoder on BEIR *train* splits with first-stage hard negatives.
+
+Recipe (the lab cross-encoder, ``rerank_lab/weights/lab-ce``):
+
+* body: any HF encoder (offline default: the all-MiniLM-L6-v2 body) + a 1-logit head;
+* groups of 1 judged positive + ``n_negatives`` hard negatives from the hybrid (BM25+dense
+  RRF) ranks ``skip_top+1..depth`` of SciFact-train and NFCorpus-train (never test);
+* loss: listwise softmax cross-entropy over the group (Nogueira & Cho 2019 use pointwise
+  BCE, also available: ``loss="bce"``) plus a KL term that distils a zero-shot teacher's
+  group distribution into the student (Hofstätter et al., "Improving Efficient Neural
+  Ranking Models with Cross-Architecture Knowledge Distillation", 2020). The default
+  teacher is MaxSim over the frozen body's token embeddings (ColBERT-style late
+  interaction, Khattab & Zaharia, SIGIR 2020), the strongest zero-shot signal in the lab;
+* learning rate with linear warmup/decay, bf16 autocast on CPU, max length 128, seeded,
+  periodic atomic checkpoints, resume after interruption, a CPU-minute budget
+  (``max_minutes``; 20 by default: on the shared 2-core machine that was ~60 steps of
+  2 groups x 8 pairs, see ``training.json``);
+* afterwards :func:`tune_interpolation` picks ``alpha`` for
+  ``alpha * z(CE) + (1 - alpha) * z(first stage)`` on held-out *train* queries (SciFact)
+  and the NFCorpus *dev* split, and stores it next to the weights (``interpolation.json``).
+
+Usage::
+
+    python -m rerank_lab.train.cross_encoder                # lab recipe -> rerank_lab/weights/lab-ce
+    python -m rerank_lab.train.cross_encoder --max-steps 2 --datasets toy --output /tmp/ce
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..cache import atomic_path, atomic_write_text, cache_dir, stable_hash
+from ..models import MINILM, resolve_model
+from .negatives import Group, mine_groups
+
+LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
+TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
+
+
+@dataclass
+class TrainConfig:
+    output: str = str(LAB_CE_DIR)
+    model: str = MINILM
+    datasets: tuple[str, ...] = ("scifact", "nfcorpus")
+    retriever: str = "hybrid"            # first stage for hard negatives: "hybrid" or "bm25"
+    loss: str = "listwise"               # "listwise" (softmax CE, 1 pos + n neg) or "bce"
+    n_negatives: int = 7
+    depth: int = 50
+    skip_top: int = 3                    # skip the first ranks: likely unjudged positives
+    teacher: str = "maxsim"              # "maxsim", "dense" or "none"
+    distill_weight: float = 1.0
+    teacher_scale: float = 2.0           # teacher logits = scale * z-score within the group
+    max_length: int = 128                # 128 keeps the recipe inside a shared-CPU budget
+    lr: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    groups_per_step: int = 2
+    max_steps: int = 100
+    max_minutes: float | None = 20.0     # stop (and export) when the CPU budget is spent
+    holdout_queries: int = 100           # train queries kept for tuning where no dev split exists
+    max_queries_per_dataset: int | None = 1000
+    checkpoint_every: int = 10
+    seed: int = 0
+    bf16: bool = True
+    export_fp16: bool = True
+
+    def key(self) -> str:
+        d = asdict(self)
+        for volatile in ("output", "max_minutes", "checkpoint_every", "max_steps"):
+            d.pop(volatile)
+        return stable_hash(d)
+
+
+@dataclass
+class TrainResult:
+    output: str
+    steps: int
+    pairs: int
+    minutes: float
+    curve: list[float] = field(default_factory=list)
+
+
+# -- data --------------------------------------------------------------------------------
+def split_queries(name: str, holdout: int, seed: int) -> tuple[list[str], list[str], str]:
+    """(train query ids, tuning query ids, tuning split): datasets with a dev split tune on it,
+    the others on ``holdout`` train queries that training never sees."""
+    from ..data import dataset_dir, load_dataset
+
+    train = load_dataset(name, split=_train_split(name))
+    qids = sorted(train.queries)
+    if name != "toy" and (dataset_dir(name) / "qrels" / "dev.tsv").exists():
+        return qids, sorted(load_dataset(name, split="dev").queries), "dev"
+    rng = random.Random(seed)
+    held = sorted(rng.sample(qids, min(holdout, len(qids) // 5))) if name != "toy" else []
+    return sorted(set(qids) - set(held)), held, "train"
+
+
+def _train_split(name: str) -> str:
+    return "test" if name == "toy" else "train"  # the toy set has one split, used only by tests
+
+
+def _retriever(name: str):
+    from ..first_stage import BM25, hybrid
+
+    if name == "bm25":
+        return BM25()
+    if name == "hybrid":
+        return hybrid()
+    raise ValueError(f"unknown retriever {name!r} for negatives: use 'bm25' or 'hybrid'")
+
+
+def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dict]:
+    """Training groups of all datasets (shuffled), their texts, and the tuning split per dataset."""
+    from ..data import load_dataset
+
+    groups: list[Group] = []
+    texts: dict[str, dict] = {}
+    tuning: dict = {}
+    for name in config.datasets:
+        dataset = load_dataset(name, split=_train_split(name))
+        train_ids, tune_ids, tune_split = split_queries(name, config.holdout_queries, config.seed)
+        if config.max_queries_per_dataset:
+            train_ids = sorted(random.Random(config.seed).sample(train_ids, min(len(train_ids),
+                                                                            config.max_queries_per_dataset)))
+        retriever = _retriever("bm25" if name == "toy" else config.retriever)
+        found = mine_groups(dataset, retriever, config.n_negatives, config.depth,
+                            0 if name == "toy" else config.skip_top, seed=config.seed, query_ids=train_ids,
+                            allow_test=name == "toy")
+        groups.extend(found)
+        texts[name] = {d: doc.full_text for d, doc in dataset.corpus.items()}
+        tuning[name] = {"split": tune_split, "query_ids": tune_ids}
+    random.Random(config.seed).shuffle(groups)
+    if not groups:
+        raise ValueError(f"no training groups from {config.datasets}: do their train qrels judge retrievable docs?")
+    return groups, texts, tuning
+
+
+# -- teacher -----------------------------------------------------------------------------
+class MaxSimTeacher:
+    """Zero-shot late interaction over a frozen encoder's normalised token embeddings:
+    sum over query tokens of the best cosine with any document token."""
+
+    def __init__(self, model: str, max_length: int):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+        self.model = AutoModel.from_pretrained(resolve_model(model)).eval()
+        self.max_length = max_length
+
+    def _embed(self, texts: Sequence[str]):
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=True,
+                             return_tensors="pt")
+        out = self.model(**enc).last_hidden_state
+        return self.torch.nn.functional.normalize(out.float(), dim=-1), enc["attention_mask"].bool()
+
+    def __call__(self, query: str, documents: Sequence[str]) -> list[float]:
+        torch = self.torch
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            q, qm = self._embed([query])
+            d, dm = self._embed(documents)
+        sims = torch.einsum("qh,dth->dqt", q[0][qm[0]], d)  # (docs, query tokens, doc tokens)
+        sims = sims.masked_fill(~dm[:, None, :], -1e4)
+        return sims.max(dim=2).values.sum(dim=1).tolist()
+
+
+class DenseTeacher:
+    """Bi-encoder cosine (the lab's Dense model)."""
+
+    def __init__(self, model: str):
+        from ..first_stage import Dense
+
+        self.dense = Dense(model)
+
+    def __call__(self, query: str, documents: Sequence[str]) -> list[float]:
+        q = self.dense.encode([query])
+        return (self.dense.encode(list(documents)) @ q[0]).tolist()
+
+
+def make_teacher(config: TrainConfig):
+    if config.teacher == "none" or config.distill_weight <= 0:
+        return None
+    if config.teacher == "maxsim":
+        return MaxSimTeacher(config.model, config.max_length)
+    if config.teacher == "dense":
+        return DenseTeacher(config.model)
+    raise ValueError(f"unknown teacher {config.teacher!r}: use 'maxsim', 'dense' or 'none'")
+
+
+# -- training ----------------------------------------------------------------------------
+def new_model(model: str, seed: int):
+    """A 1-logit sequence-classification model on ``model``'s body; the head is seeded."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = resolve_model(model)
+    torch.manual_seed(seed)
+    net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    return net, AutoTokenizer.from_pretrained(path)
+
+
+def group_loss(logits, teacher_logits, config: TrainConfig):
+    """``logits``: (groups, 1 + n) student scores, positive first."""
+    import torch
+    import torch.nn.functional as F
+
+    if config.loss == "listwise":
+        target = torch.zeros(len(logits), dtype=torch.long)
+        loss = F.cross_entropy(logits, target)
+    elif config.loss == "bce":
+        labels = torch.zeros_like(logits)
+        labels[:, 0] = 1.0
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+    else:
+        raise ValueError(f"unknown loss {config.loss!r}: use 'listwise' or 'bce'")
+    if teacher_logits is not None:
+        t = teacher_logits
+        t = (t - t.mean(dim=1, keepdim=True)) / (t.std(dim=1, keepdim=True) + 1e-6) * config.teacher_scale
+        loss = loss + config.distill_weight * F.kl_div(F.log_softmax(logits, dim=1), F.softmax(t, dim=1),
+                                                       reduction="batchmean")
+    return loss
+
+
+def batch_loss(model, tokenizer, batch: Sequence[Group], texts: dict[str, dict], teacher, config: TrainConfig):
+    """(loss, pairs, pairs at max length) of one step's groups."""
+    import torch
+
+    queries, docs, teacher_scores = [], [], []
+    for g in batch:
+        ids = [g.positive, *g.negatives]
+        group_docs = [texts[g.dataset][d] for d in ids]
+        queries += [g.query] * len(ids)
+        docs += group_docs
+        if teacher is not None:
+            teacher_scores.append(teacher(g.query, group_docs))
+    enc = tokenizer(queries, docs, truncation="only_second", max_length=config.max_length, padding=True,
+                    return_tensors="pt")
+    long = int((enc["attention_mask"].sum(dim=1) >= config.max_length).sum())
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        logits = model(**enc).logits.float().view(len(batch), -1)
+    t = torch.tensor(teacher_scores, dtype=torch.float32) if teacher is not None else None
+    return group_loss(logits, t, config), len(queries), long
+
+
+def train_cross_encoder(config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Run (or resume) the recipe; export the model to ``config.output``. Returns the curve."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    groups, texts, tuning = build_groups(config)
+    model, tokenizer = new_model(config.model, config.seed)
+    teacher = make_teacher(config)
+    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
+    rest = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": rest, "weight_decay": 0.0}], lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup * config.max_steps), config.max_steps)
+
+    ckpt = cache_dir("train") / f"ce-{config.key()}.pt"
+    step, curve, pairs, spent, truncated = 0, [], 0, 0.0, 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, curve, pairs, spent, truncated = (state["step"], state["curve"], state["pairs"], state["minutes"],
+                                                state.get("truncated", 0))
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resuming from {ckpt} at step {step}")
+
+    def save_checkpoint():
+        with atomic_path(ckpt, suffix=".pt") as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "step": step, "curve": curve, "pairs": pairs,
+                        "minutes": spent + (time.perf_counter() - start) / 60, "truncated": truncated,
+                        "torch_rng": torch.get_rng_state()}, tmp)
+
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(total=config.max_steps, initial=step, desc="training cross-encoder", disable=not progress)
+    while step < config.max_steps:
+        if config.max_minutes is not None and spent + (time.perf_counter() - start) / 60 >= config.max_minutes:
+            print(f"CPU budget of {config.max_minutes} min reached at step {step}")
+            break
+        # Group order is a pure function of (seed, step): resuming replays nothing and skips nothing.
+        batch = [groups[(step * config.groups_per_step + i) % len(groups)] for i in range(config.groups_per_step)]
+        loss, n_pairs, n_long = batch_loss(model, tokenizer, batch, texts, teacher, config)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        pairs += n_pairs
+        truncated += n_long
+        curve.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(curve[-20:]):.3f}")
+        if step % config.checkpoint_every == 0:
+            save_checkpoint()
+    bar.close()
+    save_checkpoint()
+    minutes = spent + (time.perf_counter() - start) / 60
+    meta = {"config": asdict(config), "steps": step, "pairs": pairs, "cpu_minutes": round(minutes, 2),
+            "truncated_pairs": truncated, "curve": [round(x, 4) for x in curve], "tuning": tuning,
+            "command": TRAIN_COMMAND}
+    export(model, tokenizer, Path(config.output), meta, fp16=config.export_fp16)
+    return TrainResult(config.output, step, pairs, minutes, curve)
+
+
+def export(model, tokenizer, output: Path, meta: dict, fp16: bool = True) -> Path:
+    """Write the model (fp16 safetensors by default), tokenizer and ``training.json``,
+    replacing ``output`` as a whole only once everything is written."""
+    import copy
+
+    import torch
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+    try:
+        net = copy.deepcopy(model).eval()
+        if fp16:
+            net = net.to(torch.float16)
+        net.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training.json").write_text(json.dumps(meta, indent=1))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the folder is meant to be shared/committed
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
+        old = output.with_name(f".{output.name}.old")
+        if output.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            output.rename(old)
+        tmp.rename(output)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return output
+
+
+# -- interpolation -----------------------------------------------------------------------
+def tune_interpolation(model: str | os.PathLike = LAB_CE_DIR, depth: int = 30, first_stage: str = "hybrid",
+                       alphas: Sequence[float] = tuple(np.round(np.arange(0, 1.0001, 0.05), 2)),
+                       max_queries: int | None = None, write: bool = True) -> dict:
+    """Pick ``alpha`` for ``alpha*z(CE) + (1-alpha)*z(first stage)`` on the tuning queries
+    recorded in ``training.json`` (SciFact held-out train queries, NFCorpus dev): the alpha with
+    the best mean nDCG@10 averaged over datasets. Never touches a test split."""
+    from ..data import load_dataset
+    from ..evaluate import evaluate
+    from ..rerankers.cross_encoder import lab_cross_encoder
+
+    model = Path(model)
+    meta = json.loads((model / "training.json").read_text())
+    reranker = lab_cross_encoder(model, depth=depth, alpha=1.0)  # pure CE scores, cached
+    table: dict[str, dict[float, float]] = {}
+    for name, info in meta["tuning"].items():
+        if not info["query_ids"]:
+            continue
+        dataset = load_dataset(name, split=info["split"])
+        qids = info["query_ids"]
+        if max_queries:
+            qids = sorted(random.Random(0).sample(qids, min(max_queries, len(qids))))
+        dataset = dataset.sample(None)
+        dataset.queries = {q: dataset.queries[q] for q in qids}
+        dataset.qrels = {q: dataset.qrels[q] for q in qids if q in dataset.qrels}
+        first = (_retriever(first_stage) % 100)(dataset)
+        ce_run = reranker.transform(dataset.queries, dataset.corpus, first)  # alpha=1: pure CE on top depth
+        table[name] = {}
+        for a in alphas:
+            mixed = interpolate_runs(first, ce_run, float(a), depth)
+            table[name][float(a)] = evaluate(mixed, dataset.qrels, ["ndcg@10"])["ndcg@10"]
+    mean = {a: float(np.mean([t[a] for t in table.values()])) for a in map(float, alphas)}
+    best = max(mean, key=lambda a: (round(mean[a], 6), -abs(a - 0.5)))
+    result = {"alpha": best, "depth": depth, "first_stage": first_stage, "mode": reranker.mode,
+              "max_length": reranker.max_length,
+              "tuned_on": {n: meta["tuning"][n]["split"] for n in table},
+              "ndcg@10": {n: {str(a): round(v, 4) for a, v in t.items()} for n, t in table.items()},
+              "mean": {str(a): round(v, 4) for a, v in mean.items()}}
+    if write:
+        os.chmod(atomic_write_text(model / "interpolation.json", json.dumps(result, indent=1)), 0o644)
+    return result
+
+
+def interpolate_runs(first, ce_run, alpha: float, depth: int):
+    """Re-mix the first ``depth`` candidates of ``first`` with CE scores (z-normalised per query)."""
+    from ..pipeline import interpolate_runs as mix
+    from ..run import Run
+
+    head = Run({q: [(d, s) for d, s in r if d in set(first.doc_ids(q, depth))] for q, r in ce_run.rankings.items()})
+    return mix(first, head, alpha, name=f"interp{alpha}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = TrainConfig()
+    for name, value in asdict(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, type=lambda s: s.lower() in {"1", "true", "yes"}, default=value)
+        elif isinstance(value, tuple):
+            parser.add_argument(flag, nargs="+", default=list(value))
+        elif value is None or name == "max_queries_per_dataset":
+            parser.add_argument(flag, type=float, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    parser.add_argument("--no-tune", action="store_true", help="skip tuning alpha after training")
+    parser.add_argument("--tune-only", action="store_true", help="only tune alpha for existing weights")
+    parser.add_argument("--tune-depth", type=int, default=20)
+    parser.add_argument("--tune-max-queries", type=int, default=None)
+    args = vars(parser.parse_args(argv))
+    no_tune, tune_only = args.pop("no_tune"), args.pop("tune_only")
+    tune_depth, tune_max = args.pop("tune_depth"), args.pop("tune_max_queries")
+    args["datasets"] = tuple(args["datasets"])
+    if args["max_queries_per_dataset"] is not None:
+        args["max_queries_per_dataset"] = int(args["max_queries_per_dataset"])
+    config = TrainConfig(**args)
+    if not tune_only:
+        result = train_cross_encoder(config)
+        print(json.dumps({"output": result.output, "steps": result.steps, "pairs": result.pairs,
+                          "cpu_minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-50:]))}))
+    if not no_tune:
+        print(json.dumps(tune_interpolation(config.output, depth=tune_depth, max_queries=tune_max), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Hard negatives for reranker training, mined from a first stage (BM25 by default).
+
+Negatives come from the first stage's ranks ``skip_top .. depth``: the very top ranks of
+an unjudged pool hold many relevant-but-unjudged documents (false negatives), as noted by
+Qu et al., "RocketQA" (NAACL 2021). Judged documents are never negatives.
+
+Usage::
+
+    groups = mine_groups(load_dataset("scifact", split="train"), BM25(), n_negatives=7)
+    groups[0].query, groups[0].positive, groups[0].negatives
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..data import Dataset
+from ..pipeline import FirstStage
+
+
+@dataclass
+class Group:
+    """One training group: a query, one relevant document and hard negatives (doc ids)."""
+
+    dataset: str
+    query_id: str
+    query: str
+    positive: str
+    negatives: list[str]
+    first_stage_ranks: dict[str, int] = field(default_factory=dict)
+
+
+def mine_groups(dataset: Dataset, retriever: FirstStage | None = None, n_negatives: int = 7,
+                depth: int = 50, skip_top: int = 3, positives_per_query: int = 1, seed: int = 0,
+                query_ids: Sequence[str] | None = None, allow_test: bool = False) -> list[Group]:
+    """One group per (query, positive): ``n_negatives`` sampled from first-stage ranks
+    ``skip_top+1 .. depth`` that are not judged for the query. Queries whose pool has no
+    unjudged document are skipped."""
+    if dataset.split == "test" and not allow_test:
+        raise ValueError(f"refusing to mine training groups from the test split of {dataset.name!r}; "
+                         f"load split='train' (or 'dev')")
+    if retriever is None:
+        from ..first_stage import BM25
+
+        retriever = BM25()
+    qids = list(query_ids) if query_ids is not None else sorted(dataset.queries)
+    queries = {q: dataset.queries[q] for q in qids}
+    run = retriever.retrieve(queries, dataset.corpus, depth)
+    rng = random.Random(seed)
+    groups: list[Group] = []
+    for qid in qids:
+        judged = dataset.qrels.get(qid, {})
+        positives = sorted(d for d, r in judged.items() if r >= 1 and d in dataset.corpus)
+        ranking = run.doc_ids(qid)
+        ranks = {d: i + 1 for i, d in enumerate(ranking)}
+        pool = [d for d in ranking[skip_top:] if d not in judged]
+        if not positives or not pool:
+            continue
+        for pos in rng.sample(positives, min(positives_per_query, len(positives))):
+            negs = rng.sample(pool, min(n_negatives, len(pool)))
+            while len(negs) < n_negatives:  # short pools: repeat rather than change group size
+                negs.append(rng.choice(pool))
+            groups.append(Group(dataset.name, qid, queries[qid].text, pos, negs,
+                                {d: ranks[d] for d in [pos, *negs] if d in ranks}))
+    return groups

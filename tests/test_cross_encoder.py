@@ -1,0 +1,186 @@
+"""Cross-encoder reranker: equality with sentence-transformers, cache, truncation, training.
+
+Offline: the test models are the all-MiniLM-L6-v2 body with a seeded classification head,
+saved to a tmp folder (equality does not need a trained head).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rerank_lab.data import load_dataset
+from rerank_lab.first_stage import BM25
+from rerank_lab.models import MINILM, resolve_model
+from rerank_lab.rerankers.cross_encoder import CrossEncoder
+
+QUERY = "how do I reset my password"
+DOCS = [
+    "To reset your password, open settings and choose 'forgot password'.",
+    "Paris is the capital of France.",
+    "",
+    "Password resets need the email address of the account " * 3,
+]
+
+
+def _make_model(folder, num_labels):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(resolve_model(MINILM), num_labels=num_labels)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_model(MINILM)).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def one_logit(tmp_path_factory):
+    return _make_model(tmp_path_factory.mktemp("ce1"), 1)
+
+
+@pytest.fixture(scope="module")
+def two_logit(tmp_path_factory):
+    return _make_model(tmp_path_factory.mktemp("ce2"), 2)
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path / "cache"))
+
+
+def test_equals_sentence_transformers(one_logit):
+    import torch
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+
+    st = STCrossEncoder(one_logit, max_length=32, device="cpu")
+    pairs = [(QUERY, d) for d in DOCS]
+    ours = CrossEncoder(one_logit, max_length=32, batch_size=2, cache=False)
+    raw = st.predict(pairs, batch_size=2, activation_fn=torch.nn.Identity())
+    assert np.abs(np.asarray(ours.score(QUERY, DOCS)) - raw).max() <= 1e-4
+    sig = CrossEncoder(one_logit, max_length=32, activation="sigmoid", cache=False)
+    assert np.abs(np.asarray(sig.score(QUERY, DOCS)) - st.predict(pairs, activation_fn=torch.nn.Sigmoid())).max() <= 1e-4
+
+
+def test_two_logit_head_matches_softmax(two_logit):
+    import torch
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+
+    st = STCrossEncoder(two_logit, max_length=32, device="cpu")
+    probs = torch.softmax(torch.tensor(st.predict([(QUERY, d) for d in DOCS], activation_fn=torch.nn.Identity())),
+                          dim=1)[:, 1].numpy()
+    ours = CrossEncoder(two_logit, max_length=32, activation="softmax", cache=False)
+    assert np.abs(np.asarray(ours.score(QUERY, DOCS)) - probs).max() <= 1e-4
+
+
+def test_fast_mode_close_to_exact(one_logit):
+    exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
+    fast = CrossEncoder(one_logit, max_length=32, mode="fast", cache=False).score(QUERY, DOCS)
+    assert np.corrcoef(exact, fast)[0, 1] > 0.95
+
+
+def test_cache_hits_and_resume(one_logit, tmp_path):
+    path = tmp_path / "scores.sqlite"
+    first = CrossEncoder(one_logit, max_length=32, cache_path=path)
+    scores = first.score(QUERY, DOCS)
+    assert first.counters["cache_misses"] == len(DOCS) and first.counters.get("cache_hits", 0) == 0
+    again = CrossEncoder(one_logit, max_length=32, cache_path=path)
+    assert again.score(QUERY, DOCS) == pytest.approx(scores)
+    assert again.counters["cache_hits"] == len(DOCS) and again._model is None  # no model load at all
+    # another max length is another key
+    other = CrossEncoder(one_logit, max_length=16, cache_path=path)
+    other.score(QUERY, DOCS[:1])
+    assert other.counters.get("cache_hits", 0) == 0
+
+    # An interrupted pipeline resumes: queries scored before the crash are cache hits.
+    toy = load_dataset("toy")
+    run = (BM25() % 3)(toy)
+    crashing = CrossEncoder(one_logit, max_length=32, cache_path=tmp_path / "resume.sqlite")
+    calls = {"n": 0}
+    original = crashing._score_uncached
+
+    def flaky(query, documents):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(query, documents)
+
+    crashing._score_uncached = flaky
+    with pytest.raises(KeyboardInterrupt):
+        crashing.transform(toy.queries, toy.corpus, run)
+    resumed = CrossEncoder(one_logit, max_length=32, cache_path=tmp_path / "resume.sqlite")
+    resumed.transform(toy.queries, toy.corpus, run)
+    done_before = sum(len(run.doc_ids(q)) for q in list(run.rankings)[:2])
+    assert resumed.counters["cache_hits"] == done_before
+
+
+def test_truncation_counted_and_passages(one_logit):
+    long_doc = "password reset instructions and account recovery steps " * 40
+    ce = CrossEncoder(one_logit, max_length=64, cache=False)
+    ce.score(QUERY, [long_doc, "short"])
+    assert ce.counters["truncated_pairs"] == 1
+    for agg in ("firstp", "maxp", "sump"):
+        p = CrossEncoder(one_logit, max_length=64, passages=agg, cache=False)
+        (s,) = p.score(QUERY, [long_doc])
+        assert np.isfinite(s)
+        assert p.counters["passages"] == (1 if agg == "firstp" else p.counters["passages"])
+        if agg != "firstp":
+            assert p.counters["passages"] > 3 and p.counters.get("truncated_pairs", 0) == 0
+
+
+def test_bad_inputs(one_logit):
+    ce = CrossEncoder(one_logit, max_length=64, cache=False)
+    assert ce.score(QUERY, []) == []
+    scores = ce.score(QUERY, ["", "word " * 20_000, "a normal document"])
+    assert len(scores) == 3 and all(np.isfinite(scores))
+    assert ce.counters["truncated_pairs"] == 1
+    with pytest.raises(ValueError, match="mode"):
+        CrossEncoder(one_logit, mode="turbo")
+
+
+def test_interpolation_and_depth(one_logit):
+    toy = load_dataset("toy")
+    first = (BM25() % 5)(toy)
+    ce = CrossEncoder(one_logit, max_length=32, cache=False, depth=2, alpha=0.0)
+    run = ce.transform(toy.queries, toy.corpus, first)
+    for q in first.rankings:  # alpha=0 keeps the first-stage order
+        assert run.doc_ids(q) == first.doc_ids(q)
+    assert run.costs[-1].items_scored == sum(min(2, len(first.doc_ids(q))) for q in first.rankings)
+
+
+def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
+    import torch
+
+    from rerank_lab.train.cross_encoder import TrainConfig, batch_loss, new_model, train_cross_encoder
+    from rerank_lab.train.negatives import mine_groups
+
+    config = TrainConfig(output=str(tmp_path / "ce"), datasets=("toy",), teacher="none", n_negatives=3,
+                         max_length=64, groups_per_step=2, lr=1e-4, max_steps=2, checkpoint_every=1,
+                         max_minutes=None, bf16=False)
+    toy = load_dataset("toy")
+    groups = mine_groups(toy, BM25(), n_negatives=3, skip_top=0, allow_test=True)[:2]
+    texts = {"toy": {d: doc.full_text for d, doc in toy.corpus.items()}}
+    model, tokenizer = new_model(MINILM, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(3):
+        loss, _, _ = batch_loss(model, tokenizer, groups, texts, None, config)
+        losses.append(float(loss.detach()))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert losses[2] < losses[0]
+
+    # the full recipe runs, checkpoints, resumes and exports a loadable reranker
+    result = train_cross_encoder(config, progress=False)
+    assert result.steps == 2 and len(result.curve) == 2
+    resumed = train_cross_encoder(TrainConfig(**{**config.__dict__, "max_steps": 3}), progress=False)
+    assert resumed.steps == 3 and resumed.curve[:2] == result.curve
+    ce = CrossEncoder(config.output, max_length=64, cache=False)
+    assert len(ce.score(QUERY, DOCS)) == len(DOCS)
+
+
+def test_mining_refuses_test_split():
+    from rerank_lab.train.negatives import mine_groups
+
+    with pytest.raises(ValueError, match="test split"):
+        mine_groups(load_dataset("toy"), BM25())
