@@ -272,3 +272,13 @@ def test_resumable_runs_reuse_their_records(toy):
     per_query = sum(len(candidates.doc_ids(q)) for q in candidates.rankings) / len(candidates.rankings)
     assert rows["pw"]["llm_calls/query"] == round(per_query, 2)  # one call per passage
     assert rows["lw"]["windows_repaired"] == f"0/{len(candidates.rankings)}"  # one clean window per query
+
+
+def test_listwise_output_is_not_interpolated_away(toy):
+    # BaseReranker.alpha is the interpolation weight: the label setting must not shadow it
+    reranker = ListwiseReranker(backend=ScriptedBackend(), window=4, stride=2)
+    assert reranker.alpha == 1.0 and FirstReranker(backend=ScriptedBackend()).alpha == 1.0
+    candidates = (BM25() % 4)(toy)
+    qid = next(q for q in candidates.rankings if len(candidates.doc_ids(q)) == 4)
+    run = reranker(toy, candidates.subset([qid]))
+    assert run.doc_ids(qid) == candidates.doc_ids(qid)[::-1]  # the scripted model reverses its window

@@ -12,6 +12,8 @@ Usage::
 """
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -59,23 +61,25 @@ class Dense(FirstStage):
             matrix = np.load(final)
         else:
             parts = cache_dir("dense") / f"{key}.parts"
-            parts.mkdir(exist_ok=True)
+            parts.mkdir(parents=True, exist_ok=True)
             chunks = []
             starts = range(0, len(doc_ids), CHUNK)
             for start in tqdm(starts, desc=f"encoding corpus ({self.name})", unit="chunk",
                               disable=len(starts) < 2):
                 path = parts / f"{start:09d}.npy"
                 if path.exists():
-                    chunks.append(np.load(path))
-                    continue
+                    try:
+                        chunks.append(np.load(path))
+                        continue
+                    except (OSError, ValueError):  # removed or replaced under us: encode it again
+                        pass
                 texts = [corpus[d].full_text for d in doc_ids[start:start + CHUNK]]
                 chunks.append(self.encode(texts, self.document_prefix))
                 atomic_save_npy(path, chunks[-1])
             matrix = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
             atomic_save_npy(final, matrix)
-            for p in parts.glob("*.npy"):
-                p.unlink()
-            parts.rmdir()
+            # Another process may be finishing the same corpus: tolerate its cleanup.
+            shutil.rmtree(parts, ignore_errors=True)
         self._embeddings[fingerprint] = (doc_ids, matrix)
         return doc_ids, matrix
 

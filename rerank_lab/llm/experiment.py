@@ -27,8 +27,12 @@ from ..run import Run, StageCost
 
 def reranker_config(reranker) -> dict:
     """What identifies a reranker's outputs: its class, settings and model."""
-    keys = ("style", "window", "stride", "passes", "max_passage_words", "max_new_tokens", "yes", "no", "alpha")
+    keys = ["style", "window", "stride", "passes", "max_passage_words", "max_new_tokens", "yes", "no"]
     config = {k: getattr(reranker, k) for k in keys if hasattr(reranker, k)}
+    if hasattr(reranker, "alpha_labels"):  # stored as "alpha" so earlier records keep their keys
+        config["alpha"] = reranker.alpha_labels
+    if getattr(reranker, "alpha", 1.0) != 1.0 or getattr(reranker, "depth", None):  # interpolated output
+        config.update(interpolate=getattr(reranker, "alpha", 1.0), depth=getattr(reranker, "depth", None))
     backend = getattr(reranker, "backend", None)
     return {"class": type(reranker).__name__, "model": getattr(backend, "identity", None), **config}
 

@@ -112,7 +112,8 @@ class ListwiseReranker(LLMReranker):
     """
 
     name = "listwise"
-    alpha = False  # numeric labels [1]..[n]
+    # numeric labels [1]..[n]. (Not ``alpha``: BaseReranker.alpha is the interpolation weight.)
+    alpha_labels = False
 
     def __init__(self, model: str | None = None, backend: str | LLMBackend | None = None, style: str = "rankzephyr",
                  window: int = 20, stride: int = 10, passes: int = 1, max_passage_words: int | None = 100,
@@ -154,12 +155,12 @@ class ListwiseReranker(LLMReranker):
 
     def rank_window(self, query: str, passages: list[str]) -> WindowResult:
         """Generate a permutation of one window and parse it."""
-        messages = listwise_messages(self.style, query, passages, alpha=self.alpha)
+        messages = listwise_messages(self.style, query, passages, alpha=self.alpha_labels)
         # "[12] > " is about 6 tokens for digit-splitting tokenizers; leave slack, stop at EOS
         budget = self.max_new_tokens or 6 * len(passages) + 8
         out = self.backend.generate(messages, max_new_tokens=budget)
         self._record(out)
-        parsed = parse_permutation(out.text, len(passages), alpha=self.alpha)
+        parsed = parse_permutation(out.text, len(passages), alpha=self.alpha_labels)
         return WindowResult((0, len(passages)), parsed.order, parsed.repairs, out.text)
 
 
@@ -172,7 +173,7 @@ class FirstReranker(ListwiseReranker):
     """
 
     name = "first"
-    alpha = True
+    alpha_labels = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
