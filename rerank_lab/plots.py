@@ -38,16 +38,18 @@ def _save(fig, path: str | Path | None):
 
 def lift_chart(values: Mapping[str, float], metric: str = "nDCG@10", title: str | None = None,
                path: str | Path | None = None, ax=None):
-    """One bar per pipeline, each annotated with its value and its lift over the bar before."""
+    """One bar per pipeline, each annotated with its value and its lift: over the stage it
+    builds on for ``"X>>Y"`` when X has a bar (every reranker against its first stage),
+    otherwise over the bar before."""
     labels, scores = list(values), [float(v) for v in values.values()]
+    bases = [_base_index(labels, i) for i in range(len(labels))]
     fig, ax = _figure(ax, (max(5, 1.5 * len(labels)), 4))
     bars = ax.bar(range(len(labels)), scores, color=[_COLORS[i % len(_COLORS)] for i in range(len(labels))])
     top = max(scores, default=1.0)
     for i, (bar, score) in enumerate(zip(bars, scores)):
         text = f"{score:.3f}"
-        if i:
-            delta = score - scores[i - 1]
-            text += f"\n{delta:+.3f}"
+        if bases[i] is not None:
+            text += f"\n{score - scores[bases[i]]:+.3f}"
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, score), ha="center", va="bottom",
                     fontsize=9, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(labels)), labels, rotation=15 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
@@ -56,6 +58,15 @@ def lift_chart(values: Mapping[str, float], metric: str = "nDCG@10", title: str 
     ax.set_title(title or f"Retrieve, then rerank: {metric}")
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
+
+
+def _base_index(labels: list[str], i: int) -> int | None:
+    if ">>" in labels[i]:
+        base = labels[i].rsplit(">>", 1)[0].strip()
+        for candidate in (base, base.split("%")[0].strip()):
+            if candidate in labels[:i]:
+                return labels.index(candidate)
+    return i - 1 if i else None
 
 
 def lift_charts(tables: Mapping[str, Mapping[str, float]], metric: str = "nDCG@10",
