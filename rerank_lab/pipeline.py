@@ -14,12 +14,15 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
 from .data import Dataset, Document, Query
 from .run import Run, StageCost
+
+if TYPE_CHECKING:
+    from .rerankers.base import Reranker
 
 Corpus = Mapping[str, Document]
 Queries = Mapping[str, Query]

@@ -1,5 +1,4 @@
 """Every notebook runs end to end in smoke mode (a few queries, a small corpus)."""
-import os
 from pathlib import Path
 
 import nbformat

@@ -1,6 +1,6 @@
 import pytest
 
-from rerank_lab import BM25, BaseReranker, Cascade, Dense, Rerank, RRF, Run, evaluate, parse_pipeline
+from rerank_lab import BM25, BaseReranker, Cascade, Dense, RRF, Run, evaluate, parse_pipeline
 from rerank_lab.first_stage.fusion import fuse
 
 

@@ -11,8 +11,6 @@ Usage::
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..cache import cache_dir, stable_hash
 from ..data import corpus_fingerprint
 from ..pipeline import FirstStage

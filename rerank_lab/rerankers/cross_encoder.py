@@ -39,7 +39,6 @@ import numpy as np
 
 from ..cache import cache_dir, stable_hash
 from ..models import model_identity, resolve_model
-from ..run import Run
 from .base import BaseReranker
 
 MODES = ("exact", "fast", "int8")
