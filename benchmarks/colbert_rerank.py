@@ -1,7 +1,7 @@
 """Reranking cost: rerank_lab's ColBERT against PyLate on the same MiniLM body and the same candidates.
 
 Both rerank the same SciFact test queries x BM25 top-100 with a ColBERT of the same shape
-(all-MiniLM-L6-v2 body, 128-d projection, query length 32, document length 256). PyLate runs
+(all-MiniLM-L6-v2 body, the checkpoint's projection width, query length 32, document length 256). PyLate runs
 its documented recipe (encode the query, encode the candidates, ``rank.rerank``) per query;
 ours runs ``ColBERTReranker.score`` per query from a cold on-disk cache. Ours saves time by
 encoding each distinct document once per run (candidates repeat across queries), encoding
@@ -55,13 +55,13 @@ def ours(checkpoint: str, items, corpus, bf16: bool) -> tuple[float, dict]:
     return seconds, scores
 
 
-def pylate(checkpoint: str, items, corpus, doc_len: int, query_len: int) -> tuple[float, dict]:
+def pylate(checkpoint: str, items, corpus, doc_len: int, query_len: int, dim: int) -> tuple[float, dict]:
     from pylate import models, rank
     from safetensors.torch import load_file
 
     from rerank_lab.models import MINILM, resolve_model
 
-    model = models.ColBERT(model_name_or_path=resolve_model(MINILM), device="cpu", embedding_size=128,
+    model = models.ColBERT(model_name_or_path=resolve_model(MINILM), device="cpu", embedding_size=dim,
                            document_length=doc_len, query_length=query_len)
     linear = load_file(os.path.join(checkpoint, "model.safetensors"))["linear.weight"].float()
     dense = model[-1]
@@ -110,7 +110,7 @@ def main() -> None:
           f"documents; doc_maxlen={config.doc_maxlen} query_maxlen={config.query_maxlen} dim={config.dim}; "
           f"torch threads={torch.get_num_threads()}", flush=True)
     pylate_seconds, pylate_scores = pylate(args.checkpoint, items, dataset.corpus, config.doc_maxlen,
-                                           config.query_maxlen)
+                                           config.query_maxlen, config.dim)
     our_seconds, our_scores = ours(args.checkpoint, items, dataset.corpus, bf16=not args.no_bf16)
     print(f"top-10 agreement ours vs pylate: {agreement(our_scores, pylate_scores):.3f}")
     print(f"per query: pylate {1000 * pylate_seconds / len(items):.0f} ms, ours {1000 * our_seconds / len(items):.0f} ms")

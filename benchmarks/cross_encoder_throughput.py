@@ -2,7 +2,8 @@
 
 Scores the same SciFact (query, BM25 candidate) pairs with sentence-transformers
 ``CrossEncoder.predict`` and with :class:`rerank_lab.rerankers.cross_encoder.CrossEncoder`
-in both modes (same model, max length 256, same batch size). The pairs are split into
+in both modes (same model, max length 256, same batch size): ``exact`` (fp32 torch) and
+``fast`` (bf16 through OpenVINO), plus torch bf16 weights for reference (``fast-torch``). The pairs are split into
 chunks and the three scorers take turns on each chunk, so that load from other processes
 on a shared machine hits all of them alike. The last line is::
 
@@ -79,6 +80,8 @@ def main() -> None:
             "exact": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, cache=False).predict,
             "fast": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, mode="fast",
                                  cache=False).predict,
+            "fast-torch": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, mode="fast",
+                                       fast_backend="torch", cache=False).predict,
         }
         if args.int8:
             scorers["int8"] = CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size,
@@ -109,6 +112,8 @@ def main() -> None:
     print(f"model={model} pairs={len(pairs)} queries={len(run)} batch_size={args.batch_size} "
           f"max_length={args.max_length} threads={torch.get_num_threads()} "
           f"ndcg@10 exact={ndcg(scores['exact']):.4f} fast={ndcg(scores['fast']):.4f}")
+    print(f"fast_torch_speedup={base / seconds['fast-torch']:.2f} "
+          f"fast_torch_ndcg_delta={ndcg(scores['fast-torch']) - ndcg(scores['exact']):+.4f}")
     if "int8" in scores:
         print(f"int8_speedup={base / seconds['int8']:.2f} int8_ndcg_delta={ndcg(scores['int8']) - ndcg(scores['exact']):+.4f}")
     print(f"exact_speedup={base / seconds['exact']:.2f} exact_max_abs_diff={diff:.2e} "

@@ -72,10 +72,29 @@ def test_two_logit_head_matches_softmax(two_logit):
     assert np.abs(np.asarray(ours.score(QUERY, DOCS)) - probs).max() <= 1e-4
 
 
-def test_fast_mode_close_to_exact(one_logit):
+@pytest.mark.parametrize("backend", ["openvino", "torch"])
+def test_fast_mode_close_to_exact(one_logit, backend):
     exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
-    fast = CrossEncoder(one_logit, max_length=32, mode="fast", cache=False).score(QUERY, DOCS)
-    assert np.corrcoef(exact, fast)[0, 1] > 0.95
+    fast = CrossEncoder(one_logit, max_length=32, mode="fast", fast_backend=backend, cache=False)
+    scores = fast.score(QUERY, DOCS)
+    assert np.corrcoef(exact, scores)[0, 1] > 0.95
+    assert np.abs(np.asarray(exact) - np.asarray(scores)).max() < 0.05  # bf16 rounding, not another model
+    # pairs of other lengths in one call: the converted graph takes any batch and sequence length
+    mixed = fast.score(QUERY, [DOCS[0] * 5, "x"])
+    assert len(mixed) == 2 and all(np.isfinite(mixed))
+
+
+def test_fast_openvino_graph_is_converted_once(one_logit):
+    from rerank_lab.cache import cache_dir
+
+    CrossEncoder(one_logit, max_length=32, mode="fast", cache=False).score(QUERY, DOCS[:1])
+    graphs = sorted(p.parent for p in cache_dir("openvino").glob("*/model.xml"))
+    assert graphs
+    stamp = {g: (g / "model.bin").stat().st_mtime_ns for g in graphs}
+    CrossEncoder(one_logit, max_length=32, mode="fast", cache=False).score(QUERY, DOCS[:1])
+    assert {g: (g / "model.bin").stat().st_mtime_ns for g in graphs} == stamp
+    with pytest.raises(ValueError, match="fast_backend"):
+        CrossEncoder(one_logit, fast_backend="onnx")
 
 
 def test_cache_hits_and_resume(one_logit, tmp_path):

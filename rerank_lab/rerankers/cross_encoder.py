@@ -7,8 +7,11 @@ reranker loads by model id or local folder (``cross-encoder/ms-marco-MiniLM-L-6-
 sentence-transformers ``CrossEncoder.predict`` (same tokenisation, ``longest_first``
 truncation) to 1e-4 in ``mode="exact"``.
 
-* modes: ``exact`` (fp32), ``fast`` (bf16 weights), ``int8`` (dynamic int8 Linear layers);
-  every mode tokenises once per call and batches by token length.
+* modes: ``exact`` (fp32 torch), ``fast`` (bf16: through OpenVINO by default, which fuses
+  attention and runs bf16 matmuls on AVX512-BF16/AMX CPUs; ``fast_backend="torch"`` casts the
+  torch weights to bf16 instead), ``int8`` (dynamic int8 Linear layers); every mode tokenises
+  once per call and batches by token length. The OpenVINO graph is converted once per model
+  identity and cached on disk.
 * long documents: truncated pairs are counted (``counters["truncated_pairs"]``), or scored as
   sliding passage windows aggregated by ``firstp`` / ``maxp`` / ``sump`` (Dai & Callan,
   "Deeper Text Understanding for IR with Contextual Neural Language Modeling", SIGIR 2019;
@@ -42,6 +45,7 @@ from ..models import model_identity, resolve_model
 from .base import BaseReranker
 
 MODES = ("exact", "fast", "int8")
+FAST_BACKENDS = ("openvino", "torch")
 AGGREGATIONS = ("firstp", "maxp", "sump")
 LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
 TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
@@ -52,8 +56,10 @@ class CrossEncoder(BaseReranker):
                  mode: str = "exact", activation: str | None = None, passages: str | None = None,
                  passage_tokens: int | None = None, stride: int | None = None, cache: bool = True,
                  cache_path: str | os.PathLike | None = None, depth: int | None = None, alpha: float = 1.0,
-                 threads: int | None = None, name: str = "cross_encoder"):
+                 threads: int | None = None, fast_backend: str = "openvino", name: str = "cross_encoder"):
         super().__init__()
+        if fast_backend not in FAST_BACKENDS:
+            raise ValueError(f"unknown fast_backend {fast_backend!r}: use one of {', '.join(FAST_BACKENDS)}")
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if passages is not None and passages not in AGGREGATIONS:
@@ -65,6 +71,8 @@ class CrossEncoder(BaseReranker):
         self.model_name, self.max_length, self.batch_size, self.mode = str(model), max_length, batch_size, mode
         self.activation, self.passages, self.passage_tokens, self.stride = activation, passages, passage_tokens, stride
         self.depth, self.alpha, self.threads, self.name = depth, alpha, threads, name
+        self.fast_backend = fast_backend if mode == "fast" else "torch"
+        self._openvino = None
         self.use_cache = cache
         self._cache_path = Path(cache_path) if cache_path else None
         self._model = self._tokenizer = self._db = None
@@ -87,7 +95,9 @@ class CrossEncoder(BaseReranker):
                 raise ValueError(f"{self.model_name!r} has {model.config.num_labels} labels; a reranker head has 1 "
                                  f"(relevance logit) or 2 (not relevant, relevant)")
             model.eval()
-            if self.mode == "fast":
+            if self.mode == "fast" and self.fast_backend == "openvino":
+                self._openvino = _openvino_request(model, self._tokenizer, self.identity)
+            elif self.mode == "fast":
                 model = model.to(torch.bfloat16)
             elif self.mode == "int8":
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -165,7 +175,10 @@ class CrossEncoder(BaseReranker):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 batch = _pad([features[i] for i in idx], tokenizer)
-                logits = model(**batch).logits.float()
+                if self._openvino is not None:
+                    logits = torch.from_numpy(self._openvino.infer({k: v.numpy() for k, v in batch.items()})[0].copy())
+                else:
+                    logits = model(**batch).logits.float()
                 out[idx] = self._head(logits).numpy()
         return out
 
@@ -181,7 +194,8 @@ class CrossEncoder(BaseReranker):
 
     # -- cache ------------------------------------------------------------------------
     def _key(self, query: str, document: str) -> str:
-        return stable_hash(self.identity, self.max_length, self.mode, self.activation, self.passages,
+        mode = self.mode if self.fast_backend == "torch" else f"{self.mode}-{self.fast_backend}"
+        return stable_hash(self.identity, self.max_length, mode, self.activation, self.passages,
                            self.passage_tokens, self.stride, query, document, length=32)
 
     @property
@@ -237,6 +251,39 @@ def _pad(features: list[dict], tokenizer) -> dict:
                 for f in features]
         out[key] = torch.tensor(rows, dtype=torch.long)
     return out
+
+
+def _openvino_request(model, tokenizer, identity: str):
+    """An OpenVINO infer request running ``model`` in bf16 on the CPU. The converted graph
+    (fp32 weights; bf16 is an inference hint) is cached per model identity and OpenVINO
+    version, so conversion (~30 s) happens once."""
+    import torch
+
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise ImportError("mode='fast' runs through OpenVINO: `pip install openvino`, or pass "
+                          "fast_backend='torch' for torch bf16") from exc
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+    folder = cache_dir("openvino") / stable_hash(identity, ov.__version__, names, length=24)
+    core = ov.Core()
+    if not (folder / "model.xml").exists():
+        example = tokenizer(["a query"] * 2, ["a document text"] * 2, padding=True, return_tensors="pt")
+        example = {n: example[n] for n in names}
+        with torch.no_grad():
+            converted = ov.convert_model(model, example_input=example,
+                                         input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
+        staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
+        try:
+            staging.rename(folder)  # the folder appears complete or not at all
+        except OSError:  # another process won the race
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    compiled = core.compile_model(core.read_model(folder / "model.xml"), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"})
+    return compiled.create_infer_request()
 
 
 def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **kwargs) -> CrossEncoder:

@@ -66,6 +66,11 @@ class ColBERTTrainConfig:
     seed: int = 12345
     allow_test: bool = False           # only for the toy set, whose only split is "test"
     pca_docs: int = 256
+    init: str = "pca"                  # projection start: "pca" (top-dim PCA) or "identity" (dim == hidden size)
+    teacher: str = "none"              # "none": labels; "ensemble": distil hybrid ranks + zero-shot MaxSim + labels
+    teacher_scale: float = 2.0         # teacher logits = scale * (z(MaxSim) + z(hybrid RRF)) / 2 + label_bonus
+    label_bonus: float = 2.0
+    retriever: str = "bm25"            # first stage the hard negatives come from: "bm25" or "hybrid"
     extra: dict = field(default_factory=dict)
 
 
@@ -116,7 +121,10 @@ class _PassThrough:
 
 
 def build_initial_checkpoint(cfg: ColBERTTrainConfig, folder: Path, texts: list[str]) -> Path:
-    """MiniLM body + a ``dim``-wide projection initialised by uncentred PCA of token embeddings."""
+    """MiniLM body + a ``dim``-wide projection: the identity when ``cfg.init == "identity"``
+    (step 0 then scores MaxSim over the body's own token embeddings, the zero-shot baseline,
+    up to colbert-ai's markers and [MASK] augmentation), else the uncentred PCA of token
+    embeddings."""
     ColBERTConfig, _ = _import_colbert()
     from colbert.modeling.colbert import ColBERT
 
@@ -125,6 +133,15 @@ def build_initial_checkpoint(cfg: ColBERTTrainConfig, folder: Path, texts: list[
                            gpus=0)
     model = ColBERT(name=base, colbert_config=config)
     with torch.no_grad():
+        if cfg.init == "identity":
+            hidden = model.bert.config.hidden_size
+            if cfg.dim != hidden:
+                raise ValueError(f"init='identity' needs dim == the body's hidden size ({hidden}), got dim={cfg.dim}")
+            model.linear.weight.copy_(torch.eye(hidden))
+            model.save(str(folder))
+            return folder
+        if cfg.init != "pca":
+            raise ValueError(f"unknown init {cfg.init!r}: use 'pca' or 'identity'")
         ids, mask = _tensorize_docs(config, texts[: cfg.pca_docs])
         hidden = model.bert(ids, attention_mask=mask)[0][mask.bool()]
         hidden = torch.nn.functional.normalize(hidden, dim=-1)
@@ -150,11 +167,17 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     queries: dict[str, str] = {}
     per_dataset: list[list[list]] = []
     stats: dict = {}
+    teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
+    if cfg.teacher not in {"none", "ensemble"}:
+        raise ValueError(f"unknown teacher {cfg.teacher!r}: use 'none' or 'ensemble'")
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
-        groups = mine_groups(dataset, n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
+        groups = mine_groups(dataset, _retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
                              positives_per_query=cfg.positives_per_query, seed=cfg.seed,
                              allow_test=cfg.allow_test)
+        rng.shuffle(groups)
+        if teacher is not None:  # teacher scores cost a MaxSim pass: only for the groups training will read
+            groups = groups[: cfg.steps * cfg.batch_size // len(cfg.datasets) + 1]
 
         def pid(doc_id: str) -> int:
             key = (name, doc_id)
@@ -167,7 +190,12 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
         for g in groups:
             qid = f"{name}:{g.query_id}"
             queries[qid] = g.query
-            triples.append([qid, pid(g.positive), *[pid(d) for d in g.negatives]])
+            pids = [pid(d) for d in [g.positive, *g.negatives]]
+            if teacher is None:
+                triples.append([qid, *pids])
+            else:  # colbert-ai distils from [qid, (pid, score), ...] with a KL loss
+                logits = teacher(g, [dataset.corpus[d].full_text for d in [g.positive, *g.negatives]])
+                triples.append([qid, *[[p, float(t)] for p, t in zip(pids, logits)]])
         rng.shuffle(triples)
         per_dataset.append(triples)
         stats[name] = {"queries": len({t[0] for t in triples}), "groups": len(triples)}
@@ -177,6 +205,42 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     length = min(longest, max(needed // len(per_dataset) + 1, 1))
     examples = [ts[i % len(ts)] for i in range(length) for ts in per_dataset if ts]
     return examples, queries, collection, stats
+
+
+def _retriever(name: str):
+    from ..first_stage import BM25, hybrid
+
+    if name == "bm25":
+        return BM25()
+    if name == "hybrid":
+        return hybrid()
+    raise ValueError(f"unknown retriever {name!r}: use 'bm25' or 'hybrid'")
+
+
+def ensemble_teacher(cfg: ColBERTTrainConfig):
+    """Teacher logits for one training group: the strongest zero-shot signals of the lab,
+    z-scored within the group and averaged (MaxSim over the frozen body's tokens; the first
+    stage's reciprocal rank, 1/(60 + rank), 0 when unretrieved), scaled, plus ``label_bonus`` on
+    the judged positive. Distillation as in Hofstätter et al., "Improving Efficient Neural
+    Ranking Models with Cross-Architecture Knowledge Distillation" (2020); soft labels
+    from an ensemble of cheaper rankers instead of a cross-encoder."""
+    from ..rerankers.colbert import ZeroShotMaxSim
+
+    maxsim = ZeroShotMaxSim(cfg.base)
+
+    def z(x: np.ndarray) -> np.ndarray:
+        return (x - x.mean()) / (x.std() + 1e-6)
+
+    def logits(group, texts: list[str]) -> np.ndarray:
+        ids = [group.positive, *group.negatives]
+        sim = np.asarray(maxsim.score(group.query, texts), dtype=np.float64)
+        rrf = np.asarray([1.0 / (60 + group.first_stage_ranks[d]) if d in group.first_stage_ranks else 0.0
+                          for d in ids])
+        t = cfg.teacher_scale * (z(sim) + z(rrf)) / 2
+        t[0] += cfg.label_bonus
+        return t
+
+    return logits
 
 
 def train_colbert(cfg: ColBERTTrainConfig) -> Path:
@@ -277,6 +341,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=defaults.dim)
     parser.add_argument("--doc-maxlen", type=int, default=defaults.doc_maxlen)
     parser.add_argument("--train-layers", type=int, default=defaults.train_layers)
+    parser.add_argument("--init", choices=["pca", "identity"], default=defaults.init)
+    parser.add_argument("--teacher", choices=["none", "ensemble"], default=defaults.teacher)
+    parser.add_argument("--retriever", choices=["bm25", "hybrid"], default=defaults.retriever)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--no-bf16", action="store_true")
     parser.add_argument("--tune-only", action="store_true", help="only tune alpha of an existing --output")
     parser.add_argument("--tune", action="store_true", help="tune alpha after training (encodes most of both corpora)")
@@ -288,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     train_colbert(ColBERTTrainConfig(output=args.output, datasets=tuple(args.datasets), steps=args.steps,
                                      batch_size=args.batch_size, nway=args.nway, lr=args.lr, dim=args.dim,
                                      doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=not args.no_bf16, split=split,
+                                     init=args.init, teacher=args.teacher, retriever=args.retriever,
+                                     warmup=args.warmup,
                                      allow_test=split == "test" and args.datasets == ["toy"]))
     if args.tune and split == "train":
         tune_alpha(args.output)
