@@ -318,8 +318,8 @@ class ColBERTReranker(LateInteractionReranker):
     """ColBERT MaxSim with colbert-ai's ``Checkpoint`` encoders.
 
     ``checkpoint``: a colbert-ai checkpoint id or folder. ``doc_maxlen`` / ``query_maxlen``
-    override the checkpoint's (e.g. for an ablation). ``bf16`` encodes under CPU bf16
-    autocast (about 3-4x faster on CPUs with bf16 matmul); embeddings are stored as fp16.
+    override the checkpoint's (e.g. for an ablation). ``bf16`` casts the encoder's
+    weights to bf16 (about 1.6x faster than fp32 on this CPU); embeddings are stored as fp16.
     ``alpha < 1`` interpolates z-scored MaxSim with the first stage's z-scored scores when
     reranking a Run (``score`` itself stays pure MaxSim).
     """
@@ -349,7 +349,9 @@ class ColBERTReranker(LateInteractionReranker):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._checkpoint = Checkpoint(path, colbert_config=config, verbose=0)
-            self._checkpoint.amp_manager.activated = False  # CUDA autocast; bf16 is ours (self.autocast)
+            self._checkpoint.amp_manager.activated = False  # CUDA autocast; bf16 is ours
+            if self.bf16:  # bf16 weights: ~1.2x faster than autocast on CPU (no per-op casts)
+                self._checkpoint.to(torch.bfloat16)
         return self._checkpoint
 
     @property
@@ -359,7 +361,7 @@ class ColBERTReranker(LateInteractionReranker):
     def settings(self) -> dict:
         return {"family": "colbert", "model": model_identity(self.checkpoint_name),
                 "doc_maxlen": self.config.doc_maxlen, "dim": self.config.dim,
-                "mask_punctuation": self.config.mask_punctuation, "bf16": self.bf16}
+                "mask_punctuation": self.config.mask_punctuation, "bf16": self.bf16, "precision": "bf16-weights"}
 
     def encode_query(self, query: str) -> torch.Tensor:
         with self.autocast():
