@@ -422,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.add_argument(flag, type=type(value), default=value)
     parser.add_argument("--no-tune", action="store_true", help="skip tuning alpha after training")
     parser.add_argument("--tune-only", action="store_true", help="only tune alpha for existing weights")
-    parser.add_argument("--tune-depth", type=int, default=20)
+    parser.add_argument("--tune-depth", type=int, nargs="+", default=[10, 20, 50],
+                        help="candidate depths; the (depth, alpha) with the best mean nDCG@10 is stored")
     parser.add_argument("--tune-max-queries", type=int, default=None)
     args = vars(parser.parse_args(argv))
     no_tune, tune_only = args.pop("no_tune"), args.pop("tune_only")
@@ -436,7 +437,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps({"output": result.output, "steps": result.steps, "pairs": result.pairs,
                           "cpu_minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-50:]))}))
     if not no_tune:
-        print(json.dumps(tune_interpolation(config.output, depth=tune_depth, max_queries=tune_max), indent=1))
+        print(json.dumps(tune_depth_and_alpha(config.output, tune_depth, max_queries=tune_max), indent=1))
+
+
+def tune_depth_and_alpha(model: str | os.PathLike, depths: Sequence[int], max_queries: int | None = None) -> dict:
+    """:func:`tune_interpolation` at each depth (scores of shallower depths come from the score
+    cache); stores the best (depth, alpha) by mean nDCG@10 over the tuning splits."""
+    results = [tune_interpolation(model, depth=d, max_queries=max_queries, write=False)
+               for d in sorted(depths, reverse=True)]
+    best = max(results, key=lambda r: (round(r["mean"][str(r["alpha"])], 6), -r["depth"]))
+    best["by_depth"] = {str(r["depth"]): {"alpha": r["alpha"], "mean": r["mean"][str(r["alpha"])]} for r in results}
+    os.chmod(atomic_write_text(Path(model) / "interpolation.json", json.dumps(best, indent=1)), 0o644)
+    return best
 
 
 if __name__ == "__main__":
