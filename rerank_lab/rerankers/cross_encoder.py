@@ -174,7 +174,8 @@ class CrossEncoder(BaseReranker):
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
-                batch = _pad([features[i] for i in idx], tokenizer)
+                # OpenVINO plans kernels per input shape: bucketed widths keep the plans few and reused
+                batch = _pad([features[i] for i in idx], tokenizer, multiple=32 if self._openvino is not None else 1)
                 if self._openvino is not None:
                     logits = torch.from_numpy(self._openvino.infer({k: v.numpy() for k, v in batch.items()})[0].copy())
                 else:
@@ -237,11 +238,13 @@ class CrossEncoder(BaseReranker):
             self._db = None
 
 
-def _pad(features: list[dict], tokenizer) -> dict:
-    """Right/left-pad one batch to its longest member (cheaper than ``tokenizer.pad``)."""
+def _pad(features: list[dict], tokenizer, multiple: int = 1) -> dict:
+    """Right/left-pad one batch to its longest member, rounded up to ``multiple`` (cheaper
+    than ``tokenizer.pad``)."""
     import torch
 
     width = max(len(f["input_ids"]) for f in features)
+    width = -(-width // multiple) * multiple
     pad_values = {"input_ids": tokenizer.pad_token_id or 0}
     left = tokenizer.padding_side == "left"
     out = {}
