@@ -27,7 +27,7 @@ def tiny_checkpoint(tmp_path_factory):
     from rerank_lab.train.colbert import ColBERTTrainConfig, build_initial_checkpoint
 
     folder = tmp_path_factory.mktemp("ckpt") / "colbert-tiny"
-    return str(build_initial_checkpoint(ColBERTTrainConfig(dim=32, doc_maxlen=64), folder, DOCS * 4))
+    return str(build_initial_checkpoint(ColBERTTrainConfig(dim=32, doc_maxlen=64, init="pca"), folder, DOCS * 4))
 
 
 def test_maxsim_equals_hand_computation():
@@ -117,7 +117,8 @@ def test_colbert_ai_training_runs_two_steps_in_process(tmp_path):
     try:
         out = train_colbert(ColBERTTrainConfig(output=str(tmp_path / "toy-colbert"), datasets=("toy",), split="test",
                                                allow_test=True, steps=2, batch_size=2, nway=2, dim=32, doc_maxlen=48,
-                                               infer_doc_maxlen=64, pca_docs=8))
+                                               infer_doc_maxlen=64, pca_docs=8, init="pca", teacher="none",
+                                               retriever="bm25"))
     finally:
         faulthandler.cancel_dump_traceback_later()
     reranker = ColBERTReranker(out, cache=False)
