@@ -162,7 +162,7 @@ def _tensorize_docs(config, texts):
 
 def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     """Triples ``[qid, pos, neg, ...]`` over one shared collection, interleaved by dataset."""
-    from .negatives import mine_groups
+    from .negatives import mine_groups, negatives_retriever
 
     rng = random.Random(cfg.seed)
     collection: list[str] = []
@@ -175,7 +175,7 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
         raise ValueError(f"unknown teacher {cfg.teacher!r}: use 'none' or 'ensemble'")
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
-        groups = mine_groups(dataset, _retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
+        groups = mine_groups(dataset, negatives_retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
                              positives_per_query=cfg.positives_per_query, seed=cfg.seed,
                              allow_test=cfg.allow_test)
         rng.shuffle(groups)
@@ -208,16 +208,6 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     length = min(longest, max(needed // len(per_dataset) + 1, 1))
     examples = [ts[i % len(ts)] for i in range(length) for ts in per_dataset if ts]
     return examples, queries, collection, stats
-
-
-def _retriever(name: str):
-    from ..first_stage import BM25, hybrid
-
-    if name == "bm25":
-        return BM25()
-    if name == "hybrid":
-        return hybrid()
-    raise ValueError(f"unknown retriever {name!r}: use 'bm25' or 'hybrid'")
 
 
 def ensemble_teacher(cfg: ColBERTTrainConfig):

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..cache import atomic_path, atomic_write_text, cache_dir, stable_hash
 from ..models import MINILM, resolve_model
-from .negatives import Group, mine_groups
+from .negatives import Group, mine_groups, negatives_retriever
 
 LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
 TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
@@ -109,16 +109,6 @@ def _train_split(name: str) -> str:
     return "test" if name == "toy" else "train"  # the toy set has one split, used only by tests
 
 
-def _retriever(name: str):
-    from ..first_stage import BM25, hybrid
-
-    if name == "bm25":
-        return BM25()
-    if name == "hybrid":
-        return hybrid()
-    raise ValueError(f"unknown retriever {name!r} for negatives: use 'bm25' or 'hybrid'")
-
-
 def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dict]:
     """Training groups of all datasets (shuffled), their texts, and the tuning split per dataset."""
     from ..data import load_dataset
@@ -132,7 +122,7 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
         if config.max_queries_per_dataset:
             train_ids = sorted(random.Random(config.seed).sample(train_ids, min(len(train_ids),
                                                                             config.max_queries_per_dataset)))
-        retriever = _retriever("bm25" if name == "toy" else config.retriever)
+        retriever = negatives_retriever("bm25" if name == "toy" else config.retriever)
         found = mine_groups(dataset, retriever, config.n_negatives, config.depth,
                             0 if name == "toy" else config.skip_top, seed=config.seed, query_ids=train_ids,
                             allow_test=name == "toy")
@@ -380,7 +370,7 @@ def tune_interpolation(model: str | os.PathLike = LAB_CE_DIR, depth: int = 30, f
         dataset = dataset.sample(None)
         dataset.queries = {q: dataset.queries[q] for q in qids}
         dataset.qrels = {q: dataset.qrels[q] for q in qids if q in dataset.qrels}
-        first = (_retriever(first_stage) % 100)(dataset)
+        first = (negatives_retriever(first_stage) % 100)(dataset)
         ce_run = reranker.transform(dataset.queries, dataset.corpus, first)  # alpha=1: pure CE on top depth
         table[name] = {}
         for a in alphas:

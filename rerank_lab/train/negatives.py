@@ -64,3 +64,14 @@ def mine_groups(dataset: Dataset, retriever: FirstStage | None = None, n_negativ
             groups.append(Group(dataset.name, qid, queries[qid].text, pos, negs,
                                 {d: ranks[d] for d in [pos, *negs] if d in ranks}))
     return groups
+
+
+def negatives_retriever(name: str) -> FirstStage:
+    """The first stage hard negatives are mined from, by name: ``"bm25"`` or ``"hybrid"``."""
+    from ..first_stage import BM25, hybrid
+
+    if name == "bm25":
+        return BM25()
+    if name == "hybrid":
+        return hybrid()
+    raise ValueError(f"unknown retriever {name!r} for negatives: use 'bm25' or 'hybrid'")
