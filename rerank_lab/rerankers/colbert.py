@@ -361,7 +361,7 @@ class ColBERTReranker(LateInteractionReranker):
     def settings(self) -> dict:
         return {"family": "colbert", "model": model_identity(self.checkpoint_name),
                 "doc_maxlen": self.config.doc_maxlen, "dim": self.config.dim,
-                "mask_punctuation": self.config.mask_punctuation, "bf16": self.bf16, "precision": "bf16-weights"}
+                "mask_punctuation": self.config.mask_punctuation, "bf16": self.bf16, "precision": "bf16-weights" if self.bf16 else "fp32"}
 
     def encode_query(self, query: str) -> torch.Tensor:
         with self.autocast():

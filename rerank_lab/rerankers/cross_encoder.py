@@ -276,13 +276,16 @@ def _openvino_request(model, tokenizer, identity: str):
         with torch.no_grad():
             converted = ov.convert_model(model, example_input=example,
                                          input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
-        staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
-        try:
-            staging.rename(folder)  # the folder appears complete or not at all
-        except OSError:  # another process won the race
-            import shutil
+        import shutil
 
+        staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        try:
+            ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
+            staging.rename(folder)  # the folder appears complete or not at all
+        except OSError:
+            if not (folder / "model.xml").exists():  # a real failure, not another process winning the race
+                raise
+        finally:
             shutil.rmtree(staging, ignore_errors=True)
     compiled = core.compile_model(core.read_model(folder / "model.xml"), "CPU",
                                   {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"})

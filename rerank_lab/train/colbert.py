@@ -170,9 +170,9 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     queries: dict[str, str] = {}
     per_dataset: list[list[list]] = []
     stats: dict = {}
-    teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
     if cfg.teacher not in {"none", "ensemble"}:
         raise ValueError(f"unknown teacher {cfg.teacher!r}: use 'none' or 'ensemble'")
+    teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
         groups = mine_groups(dataset, negatives_retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,

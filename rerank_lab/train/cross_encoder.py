@@ -388,6 +388,17 @@ def tune_interpolation(model: str | os.PathLike = LAB_CE_DIR, depth: int = 30, f
     return result
 
 
+def tune_depth_and_alpha(model: str | os.PathLike, depths: Sequence[int], max_queries: int | None = None) -> dict:
+    """:func:`tune_interpolation` at each depth (scores of shallower depths come from the score
+    cache); stores the best (depth, alpha) by mean nDCG@10 over the tuning splits."""
+    results = [tune_interpolation(model, depth=d, max_queries=max_queries, write=False)
+               for d in sorted(depths, reverse=True)]
+    best = max(results, key=lambda r: (round(r["mean"][str(r["alpha"])], 6), -r["depth"]))
+    best["by_depth"] = {str(r["depth"]): {"alpha": r["alpha"], "mean": r["mean"][str(r["alpha"])]} for r in results}
+    os.chmod(atomic_write_text(Path(model) / "interpolation.json", json.dumps(best, indent=1)), 0o644)
+    return best
+
+
 def interpolate_runs(first, ce_run, alpha: float, depth: int):
     """Re-mix the first ``depth`` candidates of ``first`` with CE scores (z-normalised per query)."""
     from ..pipeline import interpolate_runs as mix
@@ -428,17 +439,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                           "cpu_minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-50:]))}))
     if not no_tune:
         print(json.dumps(tune_depth_and_alpha(config.output, tune_depth, max_queries=tune_max), indent=1))
-
-
-def tune_depth_and_alpha(model: str | os.PathLike, depths: Sequence[int], max_queries: int | None = None) -> dict:
-    """:func:`tune_interpolation` at each depth (scores of shallower depths come from the score
-    cache); stores the best (depth, alpha) by mean nDCG@10 over the tuning splits."""
-    results = [tune_interpolation(model, depth=d, max_queries=max_queries, write=False)
-               for d in sorted(depths, reverse=True)]
-    best = max(results, key=lambda r: (round(r["mean"][str(r["alpha"])], 6), -r["depth"]))
-    best["by_depth"] = {str(r["depth"]): {"alpha": r["alpha"], "mean": r["mean"][str(r["alpha"])]} for r in results}
-    os.chmod(atomic_write_text(Path(model) / "interpolation.json", json.dumps(best, indent=1)), 0o644)
-    return best
 
 
 if __name__ == "__main__":
