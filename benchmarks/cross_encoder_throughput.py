@@ -3,9 +3,10 @@
 Scores the same SciFact (query, BM25 candidate) pairs with sentence-transformers
 ``CrossEncoder.predict`` and with :class:`rerank_lab.rerankers.cross_encoder.CrossEncoder`
 in both modes (same model, max length 256, same batch size): ``exact`` (fp32 torch) and
-``fast`` (bf16 through OpenVINO), plus torch bf16 weights for reference (``fast-torch``). The pairs are split into
-chunks and the three scorers take turns on each chunk, so that load from other processes
-on a shared machine hits all of them alike. The last line is::
+``fast`` (bf16 through OpenVINO), plus for reference torch bf16 weights (``fast-torch``) and
+``int8`` (OpenVINO static int8, skip with ``--no-int8``). The pairs are split into chunks
+and the scorers take turns on each chunk, so that load from other processes on a shared
+machine hits all of them alike. The last line is::
 
     exact_speedup=<x> exact_max_abs_diff=<x> fast_speedup=<x> fast_ndcg_delta=<x>
 
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--chunks", type=int, default=4)
-    parser.add_argument("--int8", action="store_true", help="also time the int8 mode")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 mode (OpenVINO static int8)")
     args = parser.parse_args()
 
     import torch
@@ -83,7 +84,7 @@ def main() -> None:
             "fast-torch": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, mode="fast",
                                        fast_backend="torch", cache=False).predict,
         }
-        if args.int8:
+        if not args.no_int8:
             scorers["int8"] = CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size,
                                            mode="int8", cache=False).predict
         for fn in scorers.values():  # load models, warm up kernels

@@ -24,7 +24,7 @@ import random
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -87,6 +87,15 @@ class Dataset:
     def fingerprint(self) -> str:
         """sha256 over document ids and texts: the key for indices and embeddings."""
         return corpus_fingerprint(self.corpus)
+
+    def restrict(self, query_ids) -> "Dataset":
+        """The same corpus with only ``query_ids`` (and their judgments); unknown ids raise."""
+        missing = [q for q in query_ids if q not in self.queries]
+        if missing:
+            raise KeyError(f"{len(missing)} query ids not in {self.name}/{self.split}, e.g. {missing[:3]}")
+        qids = sorted(query_ids)
+        return replace(self, queries={q: self.queries[q] for q in qids},
+                       qrels={q: self.qrels[q] for q in qids if q in self.qrels})
 
     def sample(self, n_queries: int | None = None, n_distractors: int | None = None,
                seed: int = 0) -> "Dataset":

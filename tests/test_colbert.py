@@ -182,3 +182,30 @@ def test_ensemble_teacher_distillation_runs_on_the_toy_set(tmp_path):
         faulthandler.cancel_dump_traceback_later()
     scores = ColBERTReranker(out, cache=False).score("I forgot my password", ["reset your password here", "opening hours"])
     assert all(math.isfinite(s) for s in scores)
+
+
+def test_without_query_augmentation_only_real_query_tokens_score(tiny_checkpoint):
+    from colbert.modeling.tokenization import QueryTokenizer
+
+    from rerank_lab.rerankers.colbert import query_augmentation
+
+    query = "forgot password"
+    plain = ColBERTReranker(tiny_checkpoint, bf16=False, cache=False, query_augmentation=False)
+    augmented = ColBERTReranker(tiny_checkpoint, bf16=False, cache=False, query_augmentation=True)
+    ids, mask = plain.checkpoint.query_tokenizer.tensorize([query])
+    real = int(mask.sum())
+    assert real < ids.shape[1]  # the query leaves slots to fill
+    Q_plain, Q_aug = plain.encode_query(query), augmented.encode_query(query)
+    assert torch.count_nonzero(Q_plain[real:]) == 0 and torch.count_nonzero(Q_aug[real:]) > 0
+    # with no [MASK] slots the score is MaxSim over the query's own tokens
+    D = torch.from_numpy(plain.encode_documents([DOCS[0]])[0])
+    by_hand = (Q_plain[:real] @ D.T).max(dim=1).values.sum().item()
+    assert plain.score(query, [DOCS[0]])[0] == pytest.approx(by_hand, abs=1e-3)  # fp16 storage
+    # the training-time switch patches colbert-ai's tokenizer only inside the block
+    original = QueryTokenizer.tensorize
+    with query_augmentation(False):
+        assert QueryTokenizer.tensorize is not original
+    assert QueryTokenizer.tensorize is original
+    # the heatmap leaves padding out
+    q_tokens, _, Q, _ = plain.tokens(query, DOCS[0])
+    assert len(q_tokens) == Q.shape[0] == real

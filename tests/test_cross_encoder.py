@@ -97,6 +97,23 @@ def test_fast_openvino_graph_is_converted_once(one_logit):
         CrossEncoder(one_logit, fast_backend="onnx")
 
 
+def test_int8_openvino_is_quantised_once_and_keeps_the_ranking(one_logit):
+    import openvino as ov
+
+    from rerank_lab.cache import cache_dir
+
+    exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
+    scores = CrossEncoder(one_logit, max_length=32, mode="int8", cache=False).score(QUERY, DOCS)
+    assert np.corrcoef(exact, scores)[0, 1] > 0.9
+    graphs = sorted(cache_dir("openvino").glob("*/int8/model.xml"))
+    assert graphs
+    ops = {op.get_type_name() for op in ov.Core().read_model(graphs[0]).get_ops()}
+    assert "FakeQuantize" in ops  # really quantised, not a copy of the float graph
+    stamp = {g: g.stat().st_mtime_ns for g in graphs}
+    CrossEncoder(one_logit, max_length=32, mode="int8", cache=False).score(QUERY, DOCS[:1])
+    assert {g: g.stat().st_mtime_ns for g in graphs} == stamp
+
+
 def test_cache_hits_and_resume(one_logit, tmp_path):
     path = tmp_path / "scores.sqlite"
     first = CrossEncoder(one_logit, max_length=32, cache_path=path)

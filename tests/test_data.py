@@ -111,3 +111,22 @@ def test_sample_keeps_judged_documents(scifact):
 def test_title_and_text_join():
     assert Document("d", "body", "Title").full_text == "Title body"
     assert Document("d", "body").full_text == "body"
+
+
+def test_restrict_keeps_only_named_queries_and_rejects_unknown(scifact):
+    qids = sorted(scifact.queries)[:3]
+    small = scifact.restrict(qids)
+    assert sorted(small.queries) == qids and set(small.qrels) <= set(qids)
+    assert small.corpus is scifact.corpus
+    with pytest.raises(KeyError, match="not in scifact"):
+        scifact.restrict(["no-such-query"])
+
+
+def test_training_split_holds_out_tuning_queries(beir_root):
+    from rerank_lab.train.negatives import split_queries
+
+    train, held, split = split_queries("scifact", holdout=100, seed=7)
+    assert split == "train" and len(held) == 100 and not set(train) & set(held)
+    assert split_queries("scifact", holdout=100, seed=7)[1] == held  # the same seed holds out the same queries
+    train, tune, split = split_queries("nfcorpus", holdout=100, seed=7)
+    assert split == "dev" and tune and not set(train) & set(tune)  # a dev split is used as it is

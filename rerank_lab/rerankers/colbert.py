@@ -32,7 +32,7 @@ import os
 import time
 import weakref
 from abc import abstractmethod
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -314,6 +314,54 @@ def _import_colbert():
     return ColBERTConfig, Checkpoint
 
 
+def _unaugment(result, pad_token_id: int):
+    """Undo colbert-ai's [MASK] query augmentation on ``QueryTokenizer.tensorize`` output:
+    augmented positions (attention mask 0) become padding again, which ``ColBERT.query``
+    zeroes, so only the query's own tokens enter MaxSim."""
+    if isinstance(result, list):  # tensorize(..., bsize=n): a list of (ids, mask) batches
+        return [_unaugment(batch, pad_token_id) for batch in result]
+    ids, mask, *rest = result
+    ids = ids.clone()
+    ids[mask == 0] = pad_token_id
+    return (ids, mask, *rest)
+
+
+@contextmanager
+def query_augmentation(enabled: bool):
+    """Within the block, every colbert-ai ``QueryTokenizer`` pads queries instead of filling
+    them with [MASK] tokens when ``enabled`` is False (training uses its own tokenizers).
+
+    Why: query augmentation (Khattab & Zaharia 2020, section 3.2) is learnt; an untrained
+    body's [MASK] vectors match everything, and on short queries (NFCorpus titles, a few
+    tokens in 32 slots) they drown the real tokens. ``benchmarks/colbert_query_augmentation.py``
+    measures step 0 of the identity-initialised MiniLM both ways on the tuning queries."""
+    if enabled:
+        yield
+        return
+    from colbert.modeling.tokenization import QueryTokenizer
+
+    original = QueryTokenizer.tensorize
+
+    def tensorize(self, *args, **kwargs):
+        return _unaugment(original(self, *args, **kwargs), self.pad_token_id)
+
+    QueryTokenizer.tensorize = tensorize
+    try:
+        yield
+    finally:
+        QueryTokenizer.tensorize = original
+
+
+def checkpoint_query_augmentation(path: str | os.PathLike) -> bool:
+    """Whether a checkpoint was trained with [MASK] query augmentation: False only where
+    the lab recipe recorded ``query_augmentation: false``; colbert-ai's own default (True)
+    for every other checkpoint (colbertv2.0 and friends)."""
+    info = Path(path) / "rerank_lab_training.json"
+    if not info.exists():
+        return True
+    return bool(json.loads(info.read_text()).get("recipe", {}).get("query_augmentation", True))
+
+
 class ColBERTReranker(LateInteractionReranker):
     """ColBERT MaxSim with colbert-ai's ``Checkpoint`` encoders.
 
@@ -321,17 +369,20 @@ class ColBERTReranker(LateInteractionReranker):
     override the checkpoint's (e.g. for an ablation). ``bf16`` casts the encoder's
     weights to bf16 (about 1.6x faster than fp32 on this CPU); embeddings are stored as fp16.
     ``alpha < 1`` interpolates z-scored MaxSim with the first stage's z-scored scores when
-    reranking a Run (``score`` itself stays pure MaxSim).
+    reranking a Run (``score`` itself stays pure MaxSim). ``query_augmentation``: fill
+    queries with [MASK] tokens as colbert-ai does (default: what the checkpoint was trained
+    with, see :func:`checkpoint_query_augmentation`).
     """
 
     name = "colbert"
 
     def __init__(self, checkpoint: str | os.PathLike = WEIGHTS_DIR, doc_maxlen: int | None = None,
                  query_maxlen: int | None = None, batch_size: int = 32, bf16: bool = True, cache: bool = True,
-                 alpha: float = 1.0, name: str | None = None):
+                 alpha: float = 1.0, name: str | None = None, query_augmentation: bool | None = None):
         super().__init__(batch_size, bf16, cache)
         self.alpha = alpha
         self.checkpoint_name = str(checkpoint)
+        self.query_augmentation = query_augmentation
         self.doc_maxlen, self.query_maxlen = doc_maxlen, query_maxlen
         self.name = name or self.name
         self._checkpoint = None
@@ -352,6 +403,12 @@ class ColBERTReranker(LateInteractionReranker):
             self._checkpoint.amp_manager.activated = False  # CUDA autocast; bf16 is ours
             if self.bf16:  # bf16 weights: ~1.2x faster than autocast on CPU (no per-op casts)
                 self._checkpoint.to(torch.bfloat16)
+            if self.query_augmentation is None:
+                self.query_augmentation = checkpoint_query_augmentation(path)
+            if not self.query_augmentation:  # this instance only: other checkpoints keep colbert-ai's default
+                qt = self._checkpoint.query_tokenizer
+                augmented = qt.tensorize
+                qt.tensorize = lambda *args, **kwargs: _unaugment(augmented(*args, **kwargs), qt.pad_token_id)
         return self._checkpoint
 
     @property
@@ -382,6 +439,9 @@ class ColBERTReranker(LateInteractionReranker):
             D = ck.doc(d_ids, d_mask, keep_dims=True)[0].float()
         keep = torch.tensor(ck.mask(d_ids, skiplist=ck.skiplist)[0])
         tok = ck.raw_tokenizer.convert_ids_to_tokens
+        if not self.query_augmentation:  # padding carries no vector: leave it out of the heatmap
+            real = q_mask[0].bool()
+            q_ids, Q = q_ids[:, real], Q[real]
         q_tokens = _marked(tok(q_ids[0].tolist()), self.config.query_token_id, self.config.query_token)
         d_tokens = _marked(tok(d_ids[0][keep].tolist()), self.config.doc_token_id, self.config.doc_token)
         return q_tokens, d_tokens, Q, D[keep].numpy()

@@ -9,9 +9,11 @@ truncation) to 1e-4 in ``mode="exact"``.
 
 * modes: ``exact`` (fp32 torch), ``fast`` (bf16: through OpenVINO by default, which fuses
   attention and runs bf16 matmuls on AVX512-BF16/AMX CPUs; ``fast_backend="torch"`` casts the
-  torch weights to bf16 instead), ``int8`` (dynamic int8 Linear layers); every mode tokenises
-  once per call and batches by token length. The OpenVINO graph is converted once per model
-  identity and cached on disk.
+  torch weights to bf16 instead), ``int8`` (OpenVINO: static int8 Linear layers calibrated by
+  NNCF post-training quantisation on the embedded toy pairs, the rest bf16; VNNI kernels.
+  Faster than ``fast`` but moves rankings more; ``fast_backend="torch"``: torch dynamic int8).
+  Every mode tokenises once per call and batches by token length. The OpenVINO graphs are
+  converted (and quantised) once per model identity and cached on disk.
 * long documents: truncated pairs are counted (``counters["truncated_pairs"]``), or scored as
   sliding passage windows aggregated by ``firstp`` / ``maxp`` / ``sump`` (Dai & Callan,
   "Deeper Text Understanding for IR with Contextual Neural Language Modeling", SIGIR 2019;
@@ -71,7 +73,7 @@ class CrossEncoder(BaseReranker):
         self.model_name, self.max_length, self.batch_size, self.mode = str(model), max_length, batch_size, mode
         self.activation, self.passages, self.passage_tokens, self.stride = activation, passages, passage_tokens, stride
         self.depth, self.alpha, self.threads, self.name = depth, alpha, threads, name
-        self.fast_backend = fast_backend if mode == "fast" else "torch"
+        self.fast_backend = fast_backend if mode in ("fast", "int8") else "torch"
         self._openvino = None
         self.use_cache = cache
         self._cache_path = Path(cache_path) if cache_path else None
@@ -95,8 +97,9 @@ class CrossEncoder(BaseReranker):
                 raise ValueError(f"{self.model_name!r} has {model.config.num_labels} labels; a reranker head has 1 "
                                  f"(relevance logit) or 2 (not relevant, relevant)")
             model.eval()
-            if self.mode == "fast" and self.fast_backend == "openvino":
-                self._openvino = _openvino_request(model, self._tokenizer, self.identity)
+            if self.mode in ("fast", "int8") and self.fast_backend == "openvino":
+                self._openvino = _openvino_request(model, self._tokenizer, self.identity,
+                                                   int8=self.mode == "int8")
             elif self.mode == "fast":
                 model = model.to(torch.bfloat16)
             elif self.mode == "int8":
@@ -256,10 +259,11 @@ def _pad(features: list[dict], tokenizer, multiple: int = 1) -> dict:
     return out
 
 
-def _openvino_request(model, tokenizer, identity: str):
-    """An OpenVINO infer request running ``model`` in bf16 on the CPU. The converted graph
-    (fp32 weights; bf16 is an inference hint) is cached per model identity and OpenVINO
-    version, so conversion (~30 s) happens once."""
+def _openvino_request(model, tokenizer, identity: str, int8: bool = False):
+    """An OpenVINO infer request running ``model`` in bf16 on the CPU (``int8``: its Linear
+    layers quantised to int8). The converted graph (fp32 weights; bf16 is an inference hint)
+    is cached per model identity and OpenVINO version, so conversion (~30 s) happens once;
+    the quantised graph beside it."""
     import torch
 
     try:
@@ -287,9 +291,52 @@ def _openvino_request(model, tokenizer, identity: str):
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    compiled = core.compile_model(core.read_model(folder / "model.xml"), "CPU",
+    graph = _quantized_graph(core, folder, tokenizer, names) if int8 else folder / "model.xml"
+    compiled = core.compile_model(core.read_model(graph), "CPU",
                                   {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"})
     return compiled.create_infer_request()
+
+
+def _quantized_graph(core, folder: Path, tokenizer, names: list[str]) -> Path:
+    """``folder/int8/model.xml``: post-training static int8 quantisation of the converted graph
+    (NNCF, transformer preset: Linear layers int8, attention and normalisation kept in float;
+    SmoothQuant off, which moved rankings less here), calibrated on every (query, document)
+    pair of the embedded toy collection. Written through a staging folder like the graph."""
+    import shutil
+
+    import openvino as ov
+
+    target = folder / "int8"
+    if (target / "model.xml").exists():
+        return target / "model.xml"
+    try:
+        import nncf
+    except ImportError as exc:
+        raise ImportError("mode='int8' quantises through NNCF: `pip install nncf`, or pass "
+                          "fast_backend='torch' for torch dynamic int8") from exc
+    from ..data import load_dataset
+
+    toy = load_dataset("toy", split="test")
+    pairs = [(q.text, d.full_text) for q in toy.queries.values() for d in toy.corpus.values()]
+    encoded = tokenizer([q for q, _ in pairs], [d for _, d in pairs], truncation=True, max_length=256)
+    features = [{n: encoded[n][i] for n in names} for i in range(len(pairs))]
+    batches = [{k: v.numpy() for k, v in _pad(features[i:i + 8], tokenizer, multiple=32).items()}
+               for i in range(0, len(features), 8)]
+    params = nncf.AdvancedQuantizationParameters(
+        smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1))
+    quantized = nncf.quantize(core.read_model(folder / "model.xml"), nncf.Dataset(batches),
+                              model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED,
+                              subset_size=len(batches), advanced_parameters=params)
+    staging = folder / f"int8.tmp{os.getpid()}"
+    try:
+        ov.save_model(quantized, staging / "model.xml", compress_to_fp16=False)
+        staging.rename(target)
+    except OSError:
+        if not (target / "model.xml").exists():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "model.xml"
 
 
 def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **kwargs) -> CrossEncoder:

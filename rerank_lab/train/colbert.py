@@ -42,7 +42,7 @@ import torch
 
 from ..data import load_dataset
 from ..models import MINILM, resolve_model
-from ..rerankers.colbert import WEIGHTS_DIR, _import_colbert
+from ..rerankers.colbert import WEIGHTS_DIR, _import_colbert, query_augmentation
 
 
 @dataclass
@@ -74,6 +74,8 @@ class ColBERTTrainConfig:
     teacher_scale: float = 2.0         # teacher logits = scale * (z(MaxSim) + z(hybrid RRF)) / 2 + label_bonus
     label_bonus: float = 2.0
     retriever: str = "hybrid"            # first stage the hard negatives come from: "bm25" or "hybrid"
+    holdout_queries: int = 100         # train queries kept out of training to tune alpha (no dev split)
+    query_augmentation: bool = False   # colbert-ai's [MASK] query padding; off: step 0 ~ zero-shot MaxSim
     extra: dict = field(default_factory=dict)
 
 
@@ -162,7 +164,7 @@ def _tensorize_docs(config, texts):
 
 def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     """Triples ``[qid, pos, neg, ...]`` over one shared collection, interleaved by dataset."""
-    from .negatives import mine_groups, negatives_retriever
+    from .negatives import mine_groups, negatives_retriever, split_queries
 
     rng = random.Random(cfg.seed)
     collection: list[str] = []
@@ -175,8 +177,11 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
+        train_ids, tune_ids, tune_split = split_queries(name, cfg.holdout_queries, cfg.seed)
+        if cfg.split != "train":  # the toy set: every query trains
+            train_ids, tune_ids, tune_split = sorted(dataset.queries), [], cfg.split
         groups = mine_groups(dataset, negatives_retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
-                             positives_per_query=cfg.positives_per_query, seed=cfg.seed,
+                             positives_per_query=cfg.positives_per_query, seed=cfg.seed, query_ids=train_ids,
                              allow_test=cfg.allow_test)
         rng.shuffle(groups)
         if teacher is not None:  # teacher scores cost a MaxSim pass: only for the groups training will read
@@ -201,7 +206,8 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
                 triples.append([qid, *[[p, float(t)] for p, t in zip(pids, logits)]])
         rng.shuffle(triples)
         per_dataset.append(triples)
-        stats[name] = {"queries": len({t[0] for t in triples}), "groups": len(triples)}
+        stats[name] = {"queries": len({t[0] for t in triples}), "groups": len(triples),
+                       "tuning": {"split": tune_split, "query_ids": tune_ids}}
     # interleave: dataset A, B, A, B, ... cycling the shorter ones, so every batch mixes both
     longest = max(len(t) for t in per_dataset)
     needed = cfg.steps * cfg.batch_size
@@ -248,7 +254,8 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
     needed = cfg.steps * cfg.batch_size
     if len(examples) < needed:  # colbert-ai reads each example once: repeat for more steps
         examples = (examples * (needed // len(examples) + 1))[:needed]
-    print(f"[colbert-train] {len(examples)} examples, {len(collection)} passages, {stats}", flush=True)
+    counts = {name: {k: v for k, v in d.items() if k != "tuning"} for name, d in stats.items()}
+    print(f"[colbert-train] {len(examples)} examples, {len(collection)} passages, {counts}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="colbert-train-"))
     try:
@@ -260,7 +267,8 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
                                use_ib_negatives=cfg.in_batch_negatives, amp=False, rank=0, nranks=1, gpus=0)
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
         with Run().context(RunConfig(root=str(work), experiment="colbert", name="run", nranks=1, gpus=0)), \
-                single_process(), frozen_lower_layers(cfg.train_layers), autocast:
+                single_process(), frozen_lower_layers(cfg.train_layers), query_augmentation(cfg.query_augmentation), \
+                autocast:
             trained = train(config, examples, queries, collection)
         model = ColBERT(name=trained, colbert_config=ColBERTConfig.load_from_checkpoint(trained))
         model.colbert_config.configure(doc_maxlen=cfg.infer_doc_maxlen)
@@ -282,27 +290,32 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
     return out
 
 
-TUNING_SPLITS = (("scifact", "train"), ("nfcorpus", "dev"))
-ALPHAS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+ALPHAS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
-def tune_alpha(checkpoint: str | Path = WEIGHTS_DIR, splits=TUNING_SPLITS, alphas=ALPHAS, max_queries: int = 200,
+def tune_alpha(checkpoint: str | Path = WEIGHTS_DIR, alphas=ALPHAS, max_queries: int = 200,
                depth: int = 100, seed: int = 0) -> dict:
     """Choose the first-stage interpolation ``alpha`` (hybrid top-``depth``) that maximises mean
-    nDCG@10 over train/dev splits (never test); written into the checkpoint's
-    ``rerank_lab_training.json``, where the ``"colbert"`` factory reads it.
-
-    SciFact has no dev split: its train queries were also seen in training, which flatters
-    MaxSim; NFCorpus dev was not.
+    nDCG@10 over queries training never saw (never test): the dev split where a dataset has one
+    (NFCorpus), else the train queries held out of training (SciFact; recorded per dataset in
+    the checkpoint's ``rerank_lab_training.json``). The choice is written there, where the
+    ``"colbert"`` factory reads it.
     """
     from ..evaluate import evaluate
     from ..first_stage import hybrid
     from ..rerankers.colbert import ColBERTReranker
 
+    info_path = Path(checkpoint) / "rerank_lab_training.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    splits = {name: d["tuning"] for name, d in info.get("data", {}).items() if d.get("tuning", {}).get("query_ids")}
+    if not splits:
+        raise ValueError(f"{info_path} records no held-out tuning queries (a checkpoint trained before "
+                         f"holdout_queries existed, or on the toy set): retrain with the current recipe")
     reranker = ColBERTReranker(checkpoint)
     table: dict[str, dict[float, float]] = {}
-    for name, split in splits:
-        dataset = load_dataset(name, split=split).sample(max_queries, seed=seed)
+    for name, tuning in splits.items():
+        split = tuning["split"]
+        dataset = load_dataset(name, split=split).restrict(tuning["query_ids"]).sample(max_queries, seed=seed)
         first = (hybrid() % depth)(dataset)
         reranker.alpha = 1.0
         pure = reranker.transform(dataset.queries, dataset.corpus, first)
@@ -314,8 +327,6 @@ def tune_alpha(checkpoint: str | Path = WEIGHTS_DIR, splits=TUNING_SPLITS, alpha
         reranker.flush()
     mean = {a: float(np.mean([t[a] for t in table.values()])) for a in alphas}
     best = max(alphas, key=lambda a: (round(mean[a], 4), a))
-    info_path = Path(checkpoint) / "rerank_lab_training.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {}
     info.update(alpha=best, alpha_tuning={k: {str(a): round(v, 4) for a, v in t.items()} for k, t in table.items()})
     info_path.write_text(json.dumps(info, indent=2, default=str))
     print(f"[colbert-tune] alpha={best}  {json.dumps(info['alpha_tuning'])}", flush=True)
@@ -338,6 +349,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--teacher", choices=["none", "ensemble"], default=defaults.teacher)
     parser.add_argument("--retriever", choices=["bm25", "hybrid"], default=defaults.retriever)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--query-augmentation", action="store_true",
+                        help="pad queries with [MASK] tokens as colbert-ai does (off by default: see query_augmentation)")
     parser.add_argument("--no-bf16", action="store_true")
     parser.add_argument("--tune-only", action="store_true", help="only tune alpha of an existing --output")
     parser.add_argument("--tune", action="store_true", help="tune alpha after training (encodes most of both corpora)")
@@ -350,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
                                      batch_size=args.batch_size, nway=args.nway, lr=args.lr, dim=args.dim,
                                      doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=not args.no_bf16, split=split,
                                      init=args.init, teacher=args.teacher, retriever=args.retriever,
-                                     warmup=args.warmup,
+                                     warmup=args.warmup, query_augmentation=args.query_augmentation,
                                      allow_test=split == "test" and args.datasets == ["toy"]))
     if args.tune and split == "train":
         tune_alpha(args.output)

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..cache import atomic_path, atomic_write_text, cache_dir, stable_hash
 from ..models import MINILM, resolve_model
-from .negatives import Group, mine_groups, negatives_retriever
+from .negatives import Group, mine_groups, negatives_retriever, split_queries, train_split
 
 LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
 TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
@@ -91,24 +91,6 @@ class TrainResult:
 
 
 # -- data --------------------------------------------------------------------------------
-def split_queries(name: str, holdout: int, seed: int) -> tuple[list[str], list[str], str]:
-    """(train query ids, tuning query ids, tuning split): datasets with a dev split tune on it,
-    the others on ``holdout`` train queries that training never sees."""
-    from ..data import dataset_dir, load_dataset
-
-    train = load_dataset(name, split=_train_split(name))
-    qids = sorted(train.queries)
-    if name != "toy" and (dataset_dir(name) / "qrels" / "dev.tsv").exists():
-        return qids, sorted(load_dataset(name, split="dev").queries), "dev"
-    rng = random.Random(seed)
-    held = sorted(rng.sample(qids, min(holdout, len(qids) // 5))) if name != "toy" else []
-    return sorted(set(qids) - set(held)), held, "train"
-
-
-def _train_split(name: str) -> str:
-    return "test" if name == "toy" else "train"  # the toy set has one split, used only by tests
-
-
 def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dict]:
     """Training groups of all datasets (shuffled), their texts, and the tuning split per dataset."""
     from ..data import load_dataset
@@ -117,7 +99,7 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
     texts: dict[str, dict] = {}
     tuning: dict = {}
     for name in config.datasets:
-        dataset = load_dataset(name, split=_train_split(name))
+        dataset = load_dataset(name, split=train_split(name))
         train_ids, tune_ids, tune_split = split_queries(name, config.holdout_queries, config.seed)
         if config.max_queries_per_dataset:
             train_ids = sorted(random.Random(config.seed).sample(train_ids, min(len(train_ids),

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..data import Dataset
+from ..data import Dataset, dataset_dir, load_dataset
 from ..pipeline import FirstStage
 
 
@@ -75,3 +75,19 @@ def negatives_retriever(name: str) -> FirstStage:
     if name == "hybrid":
         return hybrid()
     raise ValueError(f"unknown retriever {name!r} for negatives: use 'bm25' or 'hybrid'")
+
+
+def split_queries(name: str, holdout: int, seed: int) -> tuple[list[str], list[str], str]:
+    """(train query ids, tuning query ids, tuning split): datasets with a dev split tune on it,
+    the others on ``holdout`` train queries that training never sees."""
+    train = load_dataset(name, split=train_split(name))
+    qids = sorted(train.queries)
+    if name != "toy" and (dataset_dir(name) / "qrels" / "dev.tsv").exists():
+        return qids, sorted(load_dataset(name, split="dev").queries), "dev"
+    rng = random.Random(seed)
+    held = sorted(rng.sample(qids, min(holdout, len(qids) // 5))) if name != "toy" else []
+    return sorted(set(qids) - set(held)), held, "train"
+
+
+def train_split(name: str) -> str:
+    return "test" if name == "toy" else "train"  # the toy set has one split, used only by tests
