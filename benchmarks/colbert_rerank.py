@@ -8,7 +8,8 @@ encoding each distinct document once per run (candidates repeat across queries),
 under CPU bf16 autocast, and sorting documents by length before batching.
 
 PyLate gets our trained projection copied into its Dense layer, so both models compute the
-same function up to the [Q]/[D] marker tokens, and the script reports how far their rankings
+same function up to the [Q]/[D] marker tokens (PyLate's query expansion follows the checkpoint's
+[MASK] query augmentation setting), and the script reports how far their rankings
 agree. Needs ``.bench-venv`` (``bash benchmarks/setup_bench_env.sh``).
 
 Usage::
@@ -55,14 +56,16 @@ def ours(checkpoint: str, items, corpus, bf16: bool) -> tuple[float, dict]:
     return seconds, scores
 
 
-def pylate(checkpoint: str, items, corpus, doc_len: int, query_len: int, dim: int) -> tuple[float, dict]:
+def pylate(checkpoint: str, items, corpus, doc_len: int, query_len: int, dim: int,
+           query_expansion: bool) -> tuple[float, dict]:
     from pylate import models, rank
     from safetensors.torch import load_file
 
     from rerank_lab.models import MINILM, resolve_model
 
     model = models.ColBERT(model_name_or_path=resolve_model(MINILM), device="cpu", embedding_size=dim,
-                           document_length=doc_len, query_length=query_len)
+                           document_length=doc_len, query_length=query_len,
+                           do_query_expansion=query_expansion)  # [MASK] query augmentation, as the checkpoint
     linear = load_file(os.path.join(checkpoint, "model.safetensors"))["linear.weight"].float()
     dense = model[-1]
     with torch.no_grad():  # same projection as ours
@@ -92,7 +95,7 @@ def agreement(a: dict, b: dict, k: int = 10) -> float:
 
 
 def main() -> None:
-    from rerank_lab.rerankers.colbert import WEIGHTS_DIR
+    from rerank_lab.rerankers.colbert import WEIGHTS_DIR, checkpoint_query_augmentation
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=50)
@@ -110,7 +113,8 @@ def main() -> None:
           f"documents; doc_maxlen={config.doc_maxlen} query_maxlen={config.query_maxlen} dim={config.dim}; "
           f"torch threads={torch.get_num_threads()}", flush=True)
     pylate_seconds, pylate_scores = pylate(args.checkpoint, items, dataset.corpus, config.doc_maxlen,
-                                           config.query_maxlen, config.dim)
+                                           config.query_maxlen, config.dim,
+                                           checkpoint_query_augmentation(args.checkpoint))
     our_seconds, our_scores = ours(args.checkpoint, items, dataset.corpus, bf16=not args.no_bf16)
     print(f"top-10 agreement ours vs pylate: {agreement(our_scores, pylate_scores):.3f}")
     print(f"per query: pylate {1000 * pylate_seconds / len(items):.0f} ms, ours {1000 * our_seconds / len(items):.0f} ms")
