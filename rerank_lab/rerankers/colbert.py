@@ -512,14 +512,14 @@ class ZeroShotMaxSim(LateInteractionReranker):
 
 # -- registry factories ---------------------------------------------------------------------------
 def colbert(checkpoint: str | os.PathLike | None = None, **kwargs) -> ColBERTReranker:
-    """The lab-trained ColBERT (MiniLM body + 128-d projection) unless ``checkpoint`` is given;
-    its first-stage interpolation ``alpha`` is the one ``--tune-only`` stored (train/dev
-    splits), else :data:`DEFAULT_ALPHA`; pass ``alpha=1.0`` for pure MaxSim."""
+    """The lab-trained ColBERT (MiniLM body + 384-d projection) unless ``checkpoint`` is given;
+    its first-stage interpolation ``alpha`` is the one ``--tune`` stored (held-out train
+    queries, dev split), else :data:`DEFAULT_ALPHA`; pass ``alpha=1.0`` for pure MaxSim."""
     if checkpoint is None:
         if not (WEIGHTS_DIR / "artifact.metadata").exists():
             raise FileNotFoundError(
                 f"the lab-trained ColBERT checkpoint is missing ({WEIGHTS_DIR}). Build it with "
-                f"`{TRAIN_COMMAND}` (about 30 min on CPU), or pass a checkpoint: "
+                f"`{TRAIN_COMMAND}` (about 15 min on a 2-core CPU), or pass a checkpoint: "
                 f"ColBERTReranker('colbert-ir/colbertv2.0').")
         checkpoint = WEIGHTS_DIR
         info = WEIGHTS_DIR / "rerank_lab_training.json"
