@@ -345,13 +345,10 @@ def tune_interpolation(model: str | os.PathLike = LAB_CE_DIR, depth: int = 30, f
     for name, info in meta["tuning"].items():
         if not info["query_ids"]:
             continue
-        dataset = load_dataset(name, split=info["split"])
         qids = info["query_ids"]
         if max_queries:
             qids = sorted(random.Random(0).sample(qids, min(max_queries, len(qids))))
-        dataset = dataset.sample(None)
-        dataset.queries = {q: dataset.queries[q] for q in qids}
-        dataset.qrels = {q: dataset.qrels[q] for q in qids if q in dataset.qrels}
+        dataset = load_dataset(name, split=info["split"]).restrict(qids)
         first = (negatives_retriever(first_stage) % 100)(dataset)
         ce_run = reranker.transform(dataset.queries, dataset.corpus, first)  # alpha=1: pure CE on top depth
         table[name] = {}
