@@ -280,17 +280,7 @@ def _openvino_request(model, tokenizer, identity: str, int8: bool = False):
         with torch.no_grad():
             converted = ov.convert_model(model, example_input=example,
                                          input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
-        import shutil
-
-        staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        try:
-            ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
-            staging.rename(folder)  # the folder appears complete or not at all
-        except OSError:
-            if not (folder / "model.xml").exists():  # a real failure, not another process winning the race
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        _save_graph(converted, folder)
     graph = _quantized_graph(core, folder, tokenizer, names) if int8 else folder / "model.xml"
     compiled = core.compile_model(core.read_model(graph), "CPU",
                                   {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"})
@@ -301,11 +291,7 @@ def _quantized_graph(core, folder: Path, tokenizer, names: list[str]) -> Path:
     """``folder/int8/model.xml``: post-training static int8 quantisation of the converted graph
     (NNCF, transformer preset: Linear layers int8, attention and normalisation kept in float;
     SmoothQuant off, which moved rankings less here), calibrated on every (query, document)
-    pair of the embedded toy collection. Written through a staging folder like the graph."""
-    import shutil
-
-    import openvino as ov
-
+    pair of the embedded toy collection."""
     target = folder / "int8"
     if (target / "model.xml").exists():
         return target / "model.xml"
@@ -327,16 +313,26 @@ def _quantized_graph(core, folder: Path, tokenizer, names: list[str]) -> Path:
     quantized = nncf.quantize(core.read_model(folder / "model.xml"), nncf.Dataset(batches),
                               model_type=nncf.ModelType.TRANSFORMER, preset=nncf.QuantizationPreset.MIXED,
                               subset_size=len(batches), advanced_parameters=params)
-    staging = folder / f"int8.tmp{os.getpid()}"
+    _save_graph(quantized, target)
+    return target / "model.xml"
+
+
+def _save_graph(graph, folder: Path) -> None:
+    """Write ``folder/model.xml`` (+ .bin) through a staging folder renamed into place, so the
+    folder appears complete or not at all (a killed process leaves no half-written graph)."""
+    import shutil
+
+    import openvino as ov
+
+    staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
     try:
-        ov.save_model(quantized, staging / "model.xml", compress_to_fp16=False)
-        staging.rename(target)
+        ov.save_model(graph, staging / "model.xml", compress_to_fp16=False)
+        staging.rename(folder)
     except OSError:
-        if not (target / "model.xml").exists():
+        if not (folder / "model.xml").exists():  # a real failure, not another process winning the race
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target / "model.xml"
 
 
 def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **kwargs) -> CrossEncoder:

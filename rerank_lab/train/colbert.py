@@ -181,8 +181,9 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
-        train_ids, tune_ids, tune_split = split_queries(name, cfg.holdout_queries, cfg.seed)
-        if cfg.split != "train":  # the toy set: every query trains
+        if cfg.split == "train":
+            train_ids, tune_ids, tune_split = split_queries(name, cfg.holdout_queries, cfg.seed)
+        else:  # the toy set: every query trains
             train_ids, tune_ids, tune_split = sorted(dataset.queries), [], cfg.split
         groups = mine_groups(dataset, negatives_retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
                              positives_per_query=cfg.positives_per_query, seed=cfg.seed, query_ids=train_ids,
