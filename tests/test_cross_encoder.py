@@ -189,7 +189,7 @@ def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
     from rerank_lab.train.cross_encoder import TrainConfig, batch_loss, new_model, train_cross_encoder
     from rerank_lab.train.negatives import mine_groups
 
-    config = TrainConfig(output=str(tmp_path / "ce"), datasets=("toy",), teacher="none", n_negatives=3,
+    config = TrainConfig(output=str(tmp_path / "ce"), datasets=("toy",), teacher="ensemble", n_negatives=3,
                          max_length=64, groups_per_step=2, lr=1e-4, max_steps=2, checkpoint_every=1,
                          max_minutes=None, bf16=False)
     toy = load_dataset("toy")
@@ -220,3 +220,18 @@ def test_mining_refuses_test_split():
 
     with pytest.raises(ValueError, match="test split"):
         mine_groups(load_dataset("toy"), BM25())
+
+
+def test_lab_cross_encoder_reads_its_tuned_settings(tmp_path):
+    import json
+
+    from rerank_lab.rerankers.cross_encoder import lab_cross_encoder
+
+    with pytest.raises(FileNotFoundError, match="python -m rerank_lab.train.cross_encoder"):
+        lab_cross_encoder(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "training.json").write_text(json.dumps({"config": {"max_length": 96}}))
+    (tmp_path / "interpolation.json").write_text(json.dumps({"alpha": 0.3, "depth": 20, "passages": "maxp"}))
+    ce = lab_cross_encoder(tmp_path)
+    assert (ce.alpha, ce.depth, ce.passages, ce.max_length, ce.mode) == (0.3, 20, "maxp", 96, "fast")
+    assert lab_cross_encoder(tmp_path, alpha=1.0, passages=None).passages is None  # arguments override the file

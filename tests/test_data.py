@@ -128,5 +128,9 @@ def test_training_split_holds_out_tuning_queries(beir_root):
     train, held, split = split_queries("scifact", holdout=100, seed=7)
     assert split == "train" and len(held) == 100 and not set(train) & set(held)
     assert split_queries("scifact", holdout=100, seed=7)[1] == held  # the same seed holds out the same queries
+    qrels = load_dataset("scifact", split="train").qrels
+    cited = lambda qids: {d for q in qids for d, r in qrels.get(q, {}).items() if r >= 1}  # noqa: E731
+    assert cited(held) and not cited(train) & cited(held)  # no held-out document is trained on
+    assert len(train) + len(held) < len(qrels)  # ... which costs the training queries citing them
     train, tune, split = split_queries("nfcorpus", holdout=100, seed=7)
     assert split == "dev" and tune and not set(train) & set(tune)  # a dev split is used as it is

@@ -351,7 +351,7 @@ def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **kwargs) -> CrossEn
     tuned = path / "interpolation.json"
     if tuned.exists():
         info = json.loads(tuned.read_text())
-        settings.update(alpha=info["alpha"], depth=info["depth"])
+        settings.update(alpha=info["alpha"], depth=info["depth"], passages=info.get("passages"))
     settings.update(kwargs)
     return CrossEncoder(str(path), **settings)
 

@@ -10,7 +10,9 @@ Recipe (the lab's ColBERT, registry name ``"colbert"``):
 * data: BEIR *train* splits of SciFact and NFCorpus (never test): (query, positive, hybrid
   hard negatives) groups from :func:`rerank_lab.train.negatives.mine_groups`, the two sets
   interleaved so that both are seen equally; 100 SciFact train queries are held out of
-  training to tune ``alpha`` (NFCorpus tunes on its dev split);
+  training to tune ``alpha``, and train queries citing their documents are dropped
+  (NFCorpus tunes on its dev split). The committed weights predate that drop: their
+  ``rerank_lab_training.json`` records the held-out ids they were tuned on;
 * queries are padded, not filled with colbert-ai's [MASK] tokens (``query_augmentation=False``,
   see :func:`rerank_lab.rerankers.colbert.query_augmentation`): with the identity projection,
   step 0 is then close to zero-shot MaxSim instead of far below it on short queries;
@@ -229,20 +231,12 @@ def ensemble_teacher(cfg: ColBERTTrainConfig):
     Ranking Models with Cross-Architecture Knowledge Distillation" (2020); soft labels
     from an ensemble of cheaper rankers instead of a cross-encoder."""
     from ..rerankers.colbert import ZeroShotMaxSim
+    from .teachers import ensemble_logits
 
     maxsim = ZeroShotMaxSim(cfg.base)
 
-    def z(x: np.ndarray) -> np.ndarray:
-        return (x - x.mean()) / (x.std() + 1e-6)
-
     def logits(group, texts: list[str]) -> np.ndarray:
-        ids = [group.positive, *group.negatives]
-        sim = np.asarray(maxsim.score(group.query, texts), dtype=np.float64)
-        rrf = np.asarray([1.0 / (60 + group.first_stage_ranks[d]) if d in group.first_stage_ranks else 0.0
-                          for d in ids])
-        t = cfg.teacher_scale * (z(sim) + z(rrf)) / 2
-        t[0] += cfg.label_bonus
-        return t
+        return ensemble_logits(np.asarray(maxsim.score(group.query, texts)), group, cfg.teacher_scale, cfg.label_bonus)
 
     return logits
 
