@@ -91,8 +91,9 @@ def split_queries(name: str, holdout: int, seed: int) -> tuple[list[str], list[s
         return qids, [], "train"
     rng = random.Random(seed)
     held = sorted(rng.sample(qids, min(holdout, len(qids) // 5)))
+    held_set = set(held)
     held_docs = {d for q in held for d, r in train.qrels.get(q, {}).items() if r >= 1}
-    kept = [q for q in qids if q not in set(held)
+    kept = [q for q in qids if q not in held_set
             and not any(r >= 1 and d in held_docs for d, r in train.qrels.get(q, {}).items())]
     return kept, held, "train"
 
