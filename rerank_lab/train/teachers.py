@@ -17,7 +17,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..models import resolve_model
 from .negatives import Group
 
 Teacher = Callable[[Group, Sequence[str]], np.ndarray]
@@ -30,33 +29,13 @@ def z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-6)
 
 
-class MaxSimScorer:
-    """Zero-shot late interaction over a frozen encoder's normalised token embeddings: the sum
-    over query tokens of the best cosine with any document token (Khattab & Zaharia, SIGIR 2020)."""
+def maxsim_scorer(model: str, max_length: int = 128):
+    """Zero-shot MaxSim over the frozen body's token embeddings (the lab's ``"maxsim"`` reranker,
+    Khattab & Zaharia, SIGIR 2020), at the training length; no disk cache on the training path."""
+    from ..rerankers.colbert import ZeroShotMaxSim
 
-    def __init__(self, model: str, max_length: int = 128):
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-        self.model = AutoModel.from_pretrained(resolve_model(model)).eval()
-        self.max_length = max_length
-
-    def _embed(self, texts: Sequence[str]):
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=True,
-                             return_tensors="pt")
-        out = self.model(**enc).last_hidden_state
-        return self.torch.nn.functional.normalize(out.float(), dim=-1), enc["attention_mask"].bool()
-
-    def __call__(self, query: str, documents: Sequence[str]) -> np.ndarray:
-        torch = self.torch
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            q, qm = self._embed([query])
-            d, dm = self._embed(documents)
-        sims = torch.einsum("qh,dth->dqt", q[0][qm[0]], d)  # (docs, query tokens, doc tokens)
-        sims = sims.masked_fill(~dm[:, None, :], -1e4)
-        return sims.max(dim=2).values.sum(dim=1).numpy().astype(np.float64)
+    maxsim = ZeroShotMaxSim(model, doc_maxlen=max_length, query_maxlen=max_length, cache=False)
+    return lambda query, documents: np.asarray(maxsim.score(query, list(documents)), dtype=np.float64)
 
 
 class DenseScorer:
@@ -94,7 +73,7 @@ def make_teacher(name: str, model: str, scale: float = 2.0, label_bonus: float =
     if name == "none":
         return None
     if name in ("ensemble", "maxsim"):
-        scorer = MaxSimScorer(model, max_length)
+        scorer = maxsim_scorer(model, max_length)
     elif name == "dense":
         scorer = DenseScorer(model)
     else:
