@@ -4,9 +4,9 @@ Scores the same SciFact (query, BM25 candidate) pairs with sentence-transformers
 ``CrossEncoder.predict`` and with :class:`rerank_lab.rerankers.cross_encoder.CrossEncoder`
 in both modes (same model, max length 256, same batch size): ``exact`` (fp32 torch) and
 ``fast`` (bf16 through OpenVINO), plus for reference torch bf16 weights (``fast-torch``) and
-``int8`` (OpenVINO static int8, skip with ``--no-int8``). The pairs are split into chunks
-and the scorers take turns on each chunk, so that load from other processes on a shared
-machine hits all of them alike. The last line is::
+``int8`` (OpenVINO: int8 weights, dynamic per-token int8 activations; skip with
+``--no-int8``). The pairs are split into chunks and the scorers take turns on each chunk, so
+that load from other processes on a shared machine hits all of them alike. The last line is::
 
     exact_speedup=<x> exact_max_abs_diff=<x> fast_speedup=<x> fast_ndcg_delta=<x>
 
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--chunks", type=int, default=4)
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 mode (OpenVINO static int8)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 mode (OpenVINO dynamic int8)")
     args = parser.parse_args()
 
     import torch
