@@ -217,6 +217,36 @@ def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
     assert len(ce.score(QUERY, DOCS)) == len(DOCS)
 
 
+def test_training_data_bundle_trains_like_mining_and_names_a_mismatch(tmp_path, monkeypatch):
+    from dataclasses import asdict, replace
+
+    from rerank_lab.train.cross_encoder import (TrainConfig, build_groups, load_training_data, memoized,
+                                                save_training_data, train_cross_encoder)
+
+    config = TrainConfig(output=str(tmp_path / "mined"), datasets=("toy",), teacher="ensemble", n_negatives=3,
+                         max_length=64, groups_per_step=2, max_steps=2, checkpoint_every=100, max_minutes=None,
+                         bf16=False, device="cpu")
+    bundle = save_training_data(config, tmp_path / "data.json.gz")
+    groups, texts, tuning, _ = load_training_data(bundle, config)
+    mined, mined_texts, mined_tuning = build_groups(config)
+    assert [asdict(g) for g in groups] == [asdict(g) for g in mined] and tuning == mined_tuning
+    assert all(texts[g.dataset][d] == mined_texts[g.dataset][d] for g in groups for d in [g.positive, *g.negatives])
+    with pytest.raises(ValueError, match="n_negatives.*--prepare"):
+        load_training_data(bundle, replace(config, n_negatives=5))
+
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path / "cache-a"))  # no checkpoint to resume from
+    from_mining = train_cross_encoder(config, progress=False)
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path / "cache-b"))
+    from_bundle = train_cross_encoder(replace(config, output=str(tmp_path / "bundled")), progress=False, data=bundle)
+    assert from_bundle.steps == 2 and np.allclose(from_bundle.curve, from_mining.curve, atol=1e-5)
+
+    calls = []
+    teacher = memoized(lambda group, docs: calls.append(group.query_id) or np.zeros(len(docs)))
+    for _ in range(3):
+        teacher(groups[0], ["a", "b"])
+    assert len(calls) == 1  # one teacher pass per group, not one per epoch
+
+
 def test_mining_refuses_test_split():
     from rerank_lab.train.negatives import mine_groups
 

@@ -460,10 +460,11 @@ class ZeroShotMaxSim(LateInteractionReranker):
     name = "maxsim"
 
     def __init__(self, model: str = MINILM, doc_maxlen: int = 256, query_maxlen: int = 64, batch_size: int = 32,
-                 bf16: bool = True, cache: bool = True, name: str | None = None):
+                 bf16: bool = True, cache: bool = True, name: str | None = None, device: str = "cpu"):
         super().__init__(batch_size, bf16, cache)
         self.model_name, self.doc_maxlen, self.query_maxlen = model, doc_maxlen, query_maxlen
         self.name = name or self.name
+        self.device = torch.device(device)  # "cuda" for distillation teachers on a GPU
         self._model = self._tokenizer = None
 
     def _load(self):
@@ -472,8 +473,11 @@ class ZeroShotMaxSim(LateInteractionReranker):
 
             path = resolve_model(self.model_name)
             self._tokenizer = AutoTokenizer.from_pretrained(path)
-            self._model = AutoModel.from_pretrained(path).eval()
+            self._model = AutoModel.from_pretrained(path, dtype=torch.float32).eval().to(self.device)
         return self._model, self._tokenizer
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
     def settings(self) -> dict:
         return {"family": "maxsim", "model": model_identity(self.model_name), "doc_maxlen": self.doc_maxlen,
@@ -489,8 +493,9 @@ class ZeroShotMaxSim(LateInteractionReranker):
             batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
                               return_tensors="pt")
             with torch.no_grad(), self.autocast():
-                hidden = model(**batch).last_hidden_state
-            hidden = torch.nn.functional.normalize(hidden.float(), dim=-1)
+                hidden = model(**batch.to(self.device)).last_hidden_state
+            hidden = torch.nn.functional.normalize(hidden.float(), dim=-1).cpu()
+            batch = batch.to("cpu")
             for row, i in enumerate(idx):
                 keep = batch["attention_mask"][row].bool()
                 out[i] = hidden[row][keep].numpy()

@@ -16,10 +16,14 @@ Recipe (the lab cross-encoder, ``rerank_lab/weights/lab-ce``):
 * SciFact has no dev split: 100 train queries are held out for tuning, and training also
   drops every train query that cites a document the held-out queries cite
   (:func:`~rerank_lab.train.negatives.split_queries`), so tuning does not reward memorised documents;
-* learning rate with linear warmup/decay, bf16 autocast on CPU, max length 128, seeded,
-  periodic atomic checkpoints, resume after interruption, a CPU-minute budget
-  (``max_minutes``; 42 by default: the committed weights ran all 1,000 steps of
-  4 groups x 8 pairs in 32.5 minutes on the idle 2-core machine, see ``training.json``);
+* learning rate with linear warmup/decay, bf16 autocast, seeded, periodic atomic checkpoints,
+  resume after interruption, a time budget (``max_minutes``); on the GPU when there is one
+  (``device="auto"``). The committed weights ran 998 steps of 16 groups x 8 pairs at max length
+  256 on a lent H100 in 2.6 minutes (``training.json``); the CPU default (1,000 steps of 4 groups,
+  max length 128) takes about 32 minutes on the idle 2-core machine here;
+* ``--prepare`` writes the mined groups, their texts and the tuning queries' candidates to one
+  file and ``--data`` trains from it, so training runs where the corpora and first stages are
+  not installed (``scripts/gpu_sweep_lab_ce.py`` does that on a lent GPU);
 * afterwards :func:`tune_depth_and_alpha` picks the document handling (truncation or maxP
   passages, ``--tune-passages``), the depth and ``alpha`` for
   ``alpha * z(CE) + (1 - alpha) * z(first stage)`` on held-out *train* queries (SciFact)
@@ -27,8 +31,10 @@ Recipe (the lab cross-encoder, ``rerank_lab/weights/lab-ce``):
 
 Usage::
 
-    python -m rerank_lab.train.cross_encoder                # lab recipe -> rerank_lab/weights/lab-ce
+    python -m rerank_lab.train.cross_encoder                # CPU recipe -> rerank_lab/weights/lab-ce
     python -m rerank_lab.train.cross_encoder --max-steps 2 --datasets toy --output /tmp/ce
+    python -m rerank_lab.train.cross_encoder --prepare data.json.gz      # groups for another machine
+    python -m rerank_lab.train.cross_encoder --data data.json.gz --max-length 256 --device cuda
 """
 from __future__ import annotations
 
@@ -62,6 +68,7 @@ class TrainConfig:
     retriever: str = "hybrid"            # first stage for hard negatives: "hybrid" or "bm25"
     loss: str = "listwise"               # "listwise" (softmax CE, 1 pos + n neg) or "bce"
     n_negatives: int = 7
+    positives_per_query: int = 1         # groups per query: one per sampled judged positive
     depth: int = 50
     skip_top: int = 3                    # skip the first ranks: likely unjudged positives
     teacher: str = "ensemble"            # "ensemble" (MaxSim + first-stage RRF + label), "maxsim", "dense", "none"
@@ -81,10 +88,11 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True
     export_fp16: bool = True
+    device: str = "auto"                 # "auto": the GPU when there is one, else the CPU
 
     def key(self) -> str:
         d = asdict(self)
-        for volatile in ("output", "max_minutes", "checkpoint_every", "max_steps"):
+        for volatile in ("output", "max_minutes", "checkpoint_every", "max_steps", "device"):
             d.pop(volatile)
         return stable_hash(d)
 
@@ -114,8 +122,8 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
                                                                             config.max_queries_per_dataset)))
         retriever = negatives_retriever("bm25" if name == "toy" else config.retriever)
         found = mine_groups(dataset, retriever, config.n_negatives, config.depth,
-                            0 if name == "toy" else config.skip_top, seed=config.seed, query_ids=train_ids,
-                            allow_test=name == "toy")
+                            0 if name == "toy" else config.skip_top, config.positives_per_query, seed=config.seed,
+                            query_ids=train_ids, allow_test=name == "toy")
         groups.extend(found)
         texts[name] = {d: doc.full_text for d, doc in dataset.corpus.items()}
         tuning[name] = {"split": tune_split, "query_ids": tune_ids}
@@ -125,7 +133,87 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
     return groups, texts, tuning
 
 
+def tuning_sets(tuning: dict, first_stage: str = "hybrid", depth: int = 100) -> dict:
+    """For each tuning split: its queries, qrels and the first stage's top ``depth``, as plain
+    JSON-able values (what :func:`tune_interpolation` reads, ready to travel with a bundle)."""
+    from ..data import load_dataset
+
+    sets = {}
+    for name, info in tuning.items():
+        if not info["query_ids"]:
+            continue
+        dataset = load_dataset(name, split=info["split"]).restrict(info["query_ids"])
+        run = (negatives_retriever(first_stage) % depth)(dataset)
+        sets[name] = {"split": info["split"], "queries": {q: dataset.queries[q].text for q in dataset.queries},
+                      "qrels": {q: dict(r) for q, r in dataset.qrels.items()},
+                      "run": {q: [[d, float(x)] for d, x in r] for q, r in run.rankings.items()},
+                      "texts": {d: dataset.corpus[d].full_text for r in run.rankings.values() for d, _ in r}}
+    return sets
+
+
+def save_training_data(config: TrainConfig, path: str | os.PathLike, with_tuning_sets: bool = True) -> Path:
+    """Mine the groups of ``config`` once (first stage, hard negatives) and write them, with the
+    texts they use and the tuning queries' first-stage candidates, to one gzipped JSON file:
+    training can then run where the corpora, the first stage and their dependencies are not
+    installed (a lent GPU). Usage: ``--prepare data.json.gz`` then ``--data data.json.gz``."""
+    import gzip
+
+    groups, texts, tuning = build_groups(config)
+    used = {(g.dataset, d) for g in groups for d in [g.positive, *g.negatives]}
+    bundle = {"mining": {k: getattr(config, k) for k in ("datasets", "retriever", "n_negatives", "positives_per_query",
+                                                          "depth", "skip_top", "holdout_queries",
+                                                          "max_queries_per_dataset", "seed")},
+              "groups": [asdict(g) for g in groups],
+              "texts": {name: {d: t for d, t in docs.items() if (name, d) in used} for name, docs in texts.items()},
+              "tuning": tuning,
+              "tuning_sets": tuning_sets(tuning) if with_tuning_sets else {}}
+    path = Path(path)
+    with atomic_path(path, suffix=".gz") as tmp:
+        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+            json.dump(bundle, f)
+    return path
+
+
+def load_training_data(path: str | os.PathLike, config: TrainConfig | None = None):
+    """(groups, texts, tuning, tuning sets) of a :func:`save_training_data` bundle; checks that
+    ``config`` asks for the groups the bundle was mined with."""
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        bundle = json.load(f)
+    if config is not None:
+        wanted = {k: getattr(config, k) for k in bundle["mining"]}
+        wanted["datasets"] = list(wanted["datasets"])
+        if wanted != bundle["mining"]:
+            raise ValueError(f"training data {path} was mined with {bundle['mining']}, but the config asks for "
+                             f"{wanted}: prepare it again with --prepare, or match the config")
+    groups = [Group(**g) for g in bundle["groups"]]
+    return groups, bundle["texts"], bundle["tuning"], bundle.get("tuning_sets", {})
+
+
 # -- training ----------------------------------------------------------------------------
+def resolve_device(name: str = "auto"):
+    """``"auto"``: CUDA when available, else the CPU."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def memoized(teacher):
+    """A group's teacher logits never change: compute them once per group, not once per epoch."""
+    memo: dict = {}
+
+    def cached(group: Group, texts: Sequence[str]) -> np.ndarray:
+        key = (group.dataset, group.query_id, group.positive, tuple(group.negatives))
+        if key not in memo:
+            memo[key] = teacher(group, texts)
+        return memo[key]
+
+    return cached
+
+
 def new_model(model: str, seed: int):
     """A 1-logit sequence-classification model on ``model``'s body; the head is seeded."""
     import torch
@@ -133,7 +221,7 @@ def new_model(model: str, seed: int):
 
     path = resolve_model(model)
     torch.manual_seed(seed)
-    net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
     return net, AutoTokenizer.from_pretrained(path)
 
 
@@ -143,7 +231,7 @@ def group_loss(logits, teacher_logits, config: TrainConfig):
     import torch.nn.functional as F
 
     if config.loss == "listwise":
-        target = torch.zeros(len(logits), dtype=torch.long)
+        target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits, target)
     elif config.loss == "bce":
         labels = torch.zeros_like(logits)
@@ -172,24 +260,34 @@ def batch_loss(model, tokenizer, batch: Sequence[Group], texts: dict[str, dict],
     enc = tokenizer(queries, docs, truncation="only_second", max_length=config.max_length, padding=True,
                     return_tensors="pt")
     long = int((enc["attention_mask"].sum(dim=1) >= config.max_length).sum())
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-        logits = model(**enc).logits.float().view(len(batch), -1)
-    t = torch.tensor(np.asarray(teacher_scores), dtype=torch.float32) if teacher is not None else None
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        logits = model(**enc.to(device)).logits.float().view(len(batch), -1)
+    t = (torch.tensor(np.asarray(teacher_scores), dtype=torch.float32, device=device)
+         if teacher is not None else None)
     return group_loss(logits, t, config), len(queries), long
 
 
-def train_cross_encoder(config: TrainConfig, progress: bool = True) -> TrainResult:
-    """Run (or resume) the recipe; export the model to ``config.output``. Returns the curve."""
+def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | os.PathLike | None = None
+                        ) -> TrainResult:
+    """Run (or resume) the recipe; export the model to ``config.output``. Returns the curve.
+    ``data``: a :func:`save_training_data` bundle to train from instead of mining groups here."""
     import torch
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     random.seed(config.seed)
     np.random.seed(config.seed)
-    groups, texts, tuning = build_groups(config)
+    if data is not None:
+        groups, texts, tuning, _ = load_training_data(data, config)
+    else:
+        groups, texts, tuning = build_groups(config)
+    device = resolve_device(config.device)
     model, tokenizer = new_model(config.model, config.seed)
-    teacher = make_teacher(config.teacher, config.model, config.teacher_scale, config.label_bonus,
-                           config.max_length) if config.distill_weight > 0 else None
+    model.to(device)
+    teacher = memoized(make_teacher(config.teacher, config.model, config.teacher_scale, config.label_bonus,
+                                    config.max_length, str(device))) \
+        if config.distill_weight > 0 and config.teacher != "none" else None
     decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
     rest = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -199,13 +297,13 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True) -> TrainResu
     ckpt = cache_dir("train") / f"ce-{config.key()}.pt"
     step, curve, pairs, spent, truncated = 0, [], 0, 0.0, 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, curve, pairs, spent, truncated = (state["step"], state["curve"], state["pairs"], state["minutes"],
                                                 state.get("truncated", 0))
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location moved it to the device
         print(f"resuming from {ckpt} at step {step}")
 
     def save_checkpoint():
@@ -241,7 +339,8 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True) -> TrainResu
     bar.close()
     save_checkpoint()
     minutes = spent + (time.perf_counter() - start) / 60
-    meta = {"config": asdict(config), "steps": step, "pairs": pairs, "cpu_minutes": round(minutes, 2),
+    meta = {"config": asdict(config), "steps": step, "pairs": pairs, "minutes": round(minutes, 2),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "truncated_pairs": truncated, "curve": [round(x, 4) for x in curve], "tuning": tuning,
             "command": TRAIN_COMMAND}
     export(model, tokenizer, Path(config.output), meta, fp16=config.export_fp16)
@@ -279,6 +378,26 @@ def export(model, tokenizer, output: Path, meta: dict, fp16: bool = True) -> Pat
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return output
+
+
+def score_pairs(model, tokenizer, pairs: Sequence[tuple[str, str]], max_length: int, batch_size: int = 256,
+                bf16: bool = True) -> np.ndarray:
+    """Raw logits of a model being trained, on its own device, for quick held-out checks
+    (the cached, tested scoring path is :class:`~rerank_lab.rerankers.cross_encoder.CrossEncoder`)."""
+    import torch
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start:start + batch_size]
+            enc = tokenizer([q for q, _ in chunk], [d for _, d in chunk], truncation="only_second",
+                            max_length=max_length, padding=True, return_tensors="pt").to(device)
+            out.append(model(**enc).logits.float().view(-1).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 # -- interpolation -----------------------------------------------------------------------
@@ -359,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.add_argument(flag, type=float, default=value)
         else:
             parser.add_argument(flag, type=type(value), default=value)
+    parser.add_argument("--prepare", metavar="PATH", help="only mine the training groups and write them to PATH "
+                        "(gzipped JSON) for --data elsewhere, e.g. on a GPU machine without the corpora")
+    parser.add_argument("--data", metavar="PATH", help="train from groups written by --prepare")
     parser.add_argument("--no-tune", action="store_true", help="skip tuning alpha after training")
     parser.add_argument("--tune-only", action="store_true", help="only tune alpha for existing weights")
     parser.add_argument("--tune-depth", type=int, nargs="+", default=[10, 20, 50],
@@ -368,16 +490,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="document handling to tune over: truncation ('none') and/or passage aggregation")
     args = vars(parser.parse_args(argv))
     no_tune, tune_only = args.pop("no_tune"), args.pop("tune_only")
+    prepare, data = args.pop("prepare"), args.pop("data")
     tune_depth, tune_max = args.pop("tune_depth"), args.pop("tune_max_queries")
     tune_passages = [None if p == "none" else p for p in args.pop("tune_passages")]
     args["datasets"] = tuple(args["datasets"])
     if args["max_queries_per_dataset"] is not None:
         args["max_queries_per_dataset"] = int(args["max_queries_per_dataset"])
     config = TrainConfig(**args)
+    if prepare:
+        print(f"wrote {save_training_data(config, prepare)}")
+        return
     if not tune_only:
-        result = train_cross_encoder(config)
+        result = train_cross_encoder(config, data=data)
         print(json.dumps({"output": result.output, "steps": result.steps, "pairs": result.pairs,
-                          "cpu_minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-50:]))}))
+                          "minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-50:]))}))
     if not no_tune:
         print(json.dumps(tune_depth_and_alpha(config.output, tune_depth, max_queries=tune_max, passages=tune_passages),
                          indent=1))

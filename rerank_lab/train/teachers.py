@@ -29,12 +29,12 @@ def z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-6)
 
 
-def maxsim_scorer(model: str, max_length: int = 128):
+def maxsim_scorer(model: str, max_length: int = 128, device: str = "cpu"):
     """Zero-shot MaxSim over the frozen body's token embeddings (the lab's ``"maxsim"`` reranker,
     Khattab & Zaharia, SIGIR 2020), at the training length; no disk cache on the training path."""
     from ..rerankers.colbert import ZeroShotMaxSim
 
-    maxsim = ZeroShotMaxSim(model, doc_maxlen=max_length, query_maxlen=max_length, cache=False)
+    maxsim = ZeroShotMaxSim(model, doc_maxlen=max_length, query_maxlen=max_length, cache=False, device=device)
     return lambda query, documents: np.asarray(maxsim.score(query, list(documents)), dtype=np.float64)
 
 
@@ -66,14 +66,14 @@ def ensemble_logits(similarities: np.ndarray, group: Group, scale: float, label_
 
 
 def make_teacher(name: str, model: str, scale: float = 2.0, label_bonus: float = 2.0,
-                 max_length: int = 128) -> Teacher | None:
+                 max_length: int = 128, device: str = "cpu") -> Teacher | None:
     """``"ensemble"``: ``scale * (z(MaxSim) + z(first-stage RRF)) / 2`` plus ``label_bonus`` on the
     judged positive (the ColBERT recipe's teacher); ``"maxsim"`` / ``"dense"``: ``scale * z(score)``;
     ``"none"``: no distillation (``None``)."""
     if name == "none":
         return None
     if name in ("ensemble", "maxsim"):
-        scorer = maxsim_scorer(model, max_length)
+        scorer = maxsim_scorer(model, max_length, device)
     elif name == "dense":
         scorer = DenseScorer(model)
     else:
