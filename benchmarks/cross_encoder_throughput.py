@@ -2,8 +2,9 @@
 
 Scores the same SciFact (query, BM25 candidate) pairs with sentence-transformers
 ``CrossEncoder.predict`` and with :class:`rerank_lab.rerankers.cross_encoder.CrossEncoder`
-in both modes (same model, max length 256, same batch size): ``exact`` (fp32 torch) and
-``fast`` (bf16 through OpenVINO), plus for reference torch bf16 weights (``fast-torch``) and
+in both modes (same model, max length 256, same batch size): ``exact`` (fp32, through OpenVINO,
+the default backend) and ``fast`` (bf16 through OpenVINO), plus for reference the torch backend
+(``exact-torch``: fp32 eager; ``fast-torch``: bf16 weights) and
 ``int8`` (OpenVINO: int8 weights, dynamic per-token int8 activations; skip with
 ``--no-int8``). The pairs are split into chunks and the scorers take turns on each chunk, so
 that load from other processes on a shared machine hits all of them alike. The last line is::
@@ -81,8 +82,10 @@ def main() -> None:
             "exact": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, cache=False).predict,
             "fast": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, mode="fast",
                                  cache=False).predict,
+            "exact-torch": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size,
+                                        backend="torch", cache=False).predict,
             "fast-torch": CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size, mode="fast",
-                                       fast_backend="torch", cache=False).predict,
+                                       backend="torch", cache=False).predict,
         }
         if not args.no_int8:
             scorers["int8"] = CrossEncoder(model, max_length=args.max_length, batch_size=args.batch_size,
@@ -113,6 +116,8 @@ def main() -> None:
     print(f"model={model} pairs={len(pairs)} queries={len(run)} batch_size={args.batch_size} "
           f"max_length={args.max_length} threads={torch.get_num_threads()} "
           f"ndcg@10 exact={ndcg(scores['exact']):.4f} fast={ndcg(scores['fast']):.4f}")
+    print(f"exact_torch_speedup={base / seconds['exact-torch']:.2f} "
+          f"exact_torch_max_abs_diff={np.abs(scores['exact-torch'] - scores['sentence-transformers']).max():.2e}")
     print(f"fast_torch_speedup={base / seconds['fast-torch']:.2f} "
           f"fast_torch_ndcg_delta={ndcg(scores['fast-torch']) - ndcg(scores['exact']):+.4f}")
     if "int8" in scores:

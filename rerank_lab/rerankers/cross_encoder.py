@@ -7,14 +7,18 @@ reranker loads by model id or local folder (``cross-encoder/ms-marco-MiniLM-L-6-
 sentence-transformers ``CrossEncoder.predict`` (same tokenisation, ``longest_first``
 truncation) to 1e-4 in ``mode="exact"``.
 
-* modes: ``exact`` (fp32 torch), ``fast`` (bf16: through OpenVINO by default, which fuses
-  attention and runs bf16 matmuls on AVX512-BF16/AMX CPUs; ``fast_backend="torch"`` casts the
-  torch weights to bf16 instead), ``int8`` (OpenVINO: the encoder's Linear weights stored as
-  int8 per output channel and their inputs quantised to int8 per token at run time, in groups
-  of 128, for the VNNI kernels; the rest bf16. Data-free: no calibration set to skew it.
-  Faster than ``fast`` but moves scores more; ``fast_backend="torch"``: torch dynamic int8).
-  Every mode tokenises once per call and batches by token length. The OpenVINO graphs are
-  converted (and quantised) once per model identity and cached on disk.
+* modes: ``exact`` (fp32), ``fast`` (bf16: OpenVINO fuses attention and runs bf16 matmuls on
+  AVX512-BF16/AMX CPUs; the torch backend casts the weights to bf16 instead), ``int8``
+  (OpenVINO: the encoder's Linear weights stored as int8 per output channel and their inputs
+  quantised to int8 per token at run time, in groups of 128, for the VNNI kernels; the rest
+  bf16. Data-free: no calibration set to skew it. Faster than ``fast`` but moves scores more;
+  the torch backend: torch dynamic int8).
+* backends: ``backend="auto"`` (default) runs every mode through OpenVINO when it is installed,
+  else through torch; ``"openvino"`` / ``"torch"`` force one. ``exact`` through OpenVINO is
+  still fp32 (``INFERENCE_PRECISION_HINT=f32``: scores agree with torch to about 1e-5) but its
+  fused kernels are faster than torch eager on the CPU. Every mode tokenises once per call and
+  batches by token length. The OpenVINO graphs are converted (and quantised) once per model
+  identity and cached on disk.
 * long documents: truncated pairs are counted (``counters["truncated_pairs"]``), or scored as
   sliding passage windows aggregated by ``firstp`` / ``maxp`` / ``sump`` (Dai & Callan,
   "Deeper Text Understanding for IR with Contextual Neural Language Modeling", SIGIR 2019;
@@ -48,11 +52,15 @@ from ..models import model_identity, resolve_model
 from .base import BaseReranker
 
 MODES = ("exact", "fast", "int8")
-FAST_BACKENDS = ("openvino", "torch")
+BACKENDS = ("auto", "openvino", "torch")
 AGGREGATIONS = ("firstp", "maxp", "sump")
 # int8: 128 activations share one scale. Chosen on held-out SciFact *train* queries as the fastest
 # group size whose nDCG@10 stayed within 0.002 of exact (64: 7% slower; 256: slower and coarser).
 INT8_ACTIVATION_GROUP = 128
+# Embeddings, pooler and classifier stay float: they cost no matmul time worth saving. (Keeping
+# the FFN output projections in bf16 too was tried: rho against exact 0.99917 -> 0.99939 on
+# SciFact train pairs, but ~10% slower, under 3x sentence-transformers.)
+INT8_FLOAT_LAYERS = (r".*embeddings.*", r".*pooler.*", r".*classifier.*")
 LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
 TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
 
@@ -62,10 +70,10 @@ class CrossEncoder(BaseReranker):
                  mode: str = "exact", activation: str | None = None, passages: str | None = None,
                  passage_tokens: int | None = None, stride: int | None = None, cache: bool = True,
                  cache_path: str | os.PathLike | None = None, depth: int | None = None, alpha: float = 1.0,
-                 threads: int | None = None, fast_backend: str = "openvino", name: str = "cross_encoder"):
+                 threads: int | None = None, backend: str = "auto", name: str = "cross_encoder"):
         super().__init__()
-        if fast_backend not in FAST_BACKENDS:
-            raise ValueError(f"unknown fast_backend {fast_backend!r}: use one of {', '.join(FAST_BACKENDS)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         if passages is not None and passages not in AGGREGATIONS:
@@ -77,7 +85,7 @@ class CrossEncoder(BaseReranker):
         self.model_name, self.max_length, self.batch_size, self.mode = str(model), max_length, batch_size, mode
         self.activation, self.passages, self.passage_tokens, self.stride = activation, passages, passage_tokens, stride
         self.depth, self.alpha, self.threads, self.name = depth, alpha, threads, name
-        self.fast_backend = fast_backend if mode in ("fast", "int8") else "torch"
+        self.backend = _resolve_backend(backend)
         self._openvino = None
         self.use_cache = cache
         self._cache_path = Path(cache_path) if cache_path else None
@@ -101,9 +109,8 @@ class CrossEncoder(BaseReranker):
                 raise ValueError(f"{self.model_name!r} has {model.config.num_labels} labels; a reranker head has 1 "
                                  f"(relevance logit) or 2 (not relevant, relevant)")
             model.eval()
-            if self.mode in ("fast", "int8") and self.fast_backend == "openvino":
-                self._openvino = _openvino_request(model, self._tokenizer, self.identity,
-                                                   int8=self.mode == "int8")
+            if self.backend == "openvino":
+                self._openvino = _openvino_request(model, self._tokenizer, self.identity, self.mode)
             elif self.mode == "fast":
                 model = model.to(torch.bfloat16)
             elif self.mode == "int8":
@@ -202,7 +209,8 @@ class CrossEncoder(BaseReranker):
 
     # -- cache ------------------------------------------------------------------------
     def _key(self, query: str, document: str) -> str:
-        mode = self.mode if self.fast_backend == "torch" else f"{self.mode}-{self.fast_backend}"
+        # Both exact backends compute in fp32 and agree to ~1e-5: they share cached scores.
+        mode = self.mode if self.backend == "torch" or self.mode == "exact" else f"{self.mode}-{self.backend}"
         if mode == "int8-openvino":
             mode += "-dynamic"  # scores of the earlier static-int8 recipe sit under the bare tag
         return stable_hash(self.identity, self.max_length, mode, self.activation, self.passages,
@@ -265,19 +273,28 @@ def _pad(features: list[dict], tokenizer, multiple: int = 1) -> dict:
     return out
 
 
-def _openvino_request(model, tokenizer, identity: str, int8: bool = False):
-    """An OpenVINO infer request running ``model`` on the CPU in bf16; ``int8``: its encoder
-    Linear weights int8 and their inputs quantised per token at run time (dynamic
-    quantisation). The converted graph (fp32 weights; bf16 is an inference hint) is cached per
-    model identity and OpenVINO version, so conversion (~30 s) happens once; the int8-weight
-    graph beside it."""
+def _resolve_backend(backend: str) -> str:
+    """``"auto"``: OpenVINO when it is installed (faster on the CPU in every mode), else torch."""
+    if backend != "auto":
+        return backend
+    import importlib.util
+
+    return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
+
+
+def _openvino_request(model, tokenizer, identity: str, mode: str = "fast"):
+    """An OpenVINO infer request running ``model`` on the CPU: ``exact`` in fp32, ``fast`` in
+    bf16, ``int8`` with its encoder Linear weights int8 and their inputs quantised per token at
+    run time (dynamic quantisation). The converted graph (fp32 weights; the precision is an
+    inference hint) is cached per model identity and OpenVINO version, so conversion happens
+    once; the int8-weight graph beside it."""
     import torch
 
     try:
         import openvino as ov
     except ImportError as exc:
-        raise ImportError("mode='fast' runs through OpenVINO: `pip install openvino`, or pass "
-                          "fast_backend='torch' for torch bf16") from exc
+        raise ImportError("backend='openvino' needs OpenVINO: `pip install openvino`, or pass "
+                          "backend='torch'") from exc
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
     folder = cache_dir("openvino") / stable_hash(identity, ov.__version__, names, length=24)
     core = ov.Core()
@@ -289,8 +306,8 @@ def _openvino_request(model, tokenizer, identity: str, int8: bool = False):
                                          input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
         _save_graph(converted, folder)
     graph = folder / "model.xml"
-    config = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
-    if int8:
+    config = {"INFERENCE_PRECISION_HINT": "f32" if mode == "exact" else "bf16", "PERFORMANCE_HINT": "LATENCY"}
+    if mode == "int8":
         graph = _int8_weight_graph(core, folder)
         config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(INT8_ACTIVATION_GROUP)
     compiled = core.compile_model(core.read_model(graph), "CPU", config)
@@ -299,8 +316,8 @@ def _openvino_request(model, tokenizer, identity: str, int8: bool = False):
 
 def _int8_weight_graph(core, folder: Path) -> Path:
     """``folder/w8/model.xml``: the converted graph with its encoder Linear weights stored as
-    int8, one scale and zero point per output channel (NNCF weight compression, data-free).
-    Embeddings, pooler and classifier stay float: they cost no matmul time worth saving."""
+    int8, one scale and zero point per output channel (NNCF weight compression, data-free),
+    except :data:`INT8_FLOAT_LAYERS`."""
     target = folder / "w8"
     if (target / "model.xml").exists():
         return target / "model.xml"
@@ -308,8 +325,8 @@ def _int8_weight_graph(core, folder: Path) -> Path:
         import nncf
     except ImportError as exc:
         raise ImportError("mode='int8' compresses weights through NNCF: `pip install nncf`, or pass "
-                          "fast_backend='torch' for torch dynamic int8") from exc
-    keep_float = nncf.IgnoredScope(patterns=[".*embeddings.*", ".*pooler.*", ".*classifier.*"], validate=False)
+                          "backend='torch' for torch dynamic int8") from exc
+    keep_float = nncf.IgnoredScope(patterns=list(INT8_FLOAT_LAYERS), validate=False)
     compressed = nncf.compress_weights(core.read_model(folder / "model.xml"), mode=nncf.CompressWeightsMode.INT8_ASYM,
                                        ignored_scope=keep_float)
     _save_graph(compressed, target)
@@ -341,7 +358,8 @@ def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **kwargs) -> CrossEn
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"the lab cross-encoder weights are missing from {path}. Make them with "
-                                f"`{TRAIN_COMMAND}` (about 40 CPU minutes), or give a model id: "
+                                f"`{TRAIN_COMMAND}` (about 35 CPU minutes plus 20 of tuning; on a GPU see "
+                                f"scripts/gpu_sweep_lab_ce.py), or give a model id: "
                                 f"CrossEncoder('cross-encoder/ms-marco-MiniLM-L-6-v2')")
     settings = {"mode": "fast", "name": "ce"}
     trained = path / "training.json"
