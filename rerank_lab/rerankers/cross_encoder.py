@@ -282,12 +282,13 @@ def _resolve_backend(backend: str) -> str:
     return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
 
 
-def _openvino_request(model, tokenizer, identity: str, mode: str = "fast"):
+def _openvino_request(model, tokenizer, identity: str, mode: str = "fast", profile: bool = False):
     """An OpenVINO infer request running ``model`` on the CPU: ``exact`` in fp32, ``fast`` in
     bf16, ``int8`` with its encoder Linear weights int8 and their inputs quantised per token at
     run time (dynamic quantisation). The converted graph (fp32 weights; the precision is an
     inference hint) is cached per model identity and OpenVINO version, so conversion happens
-    once; the int8-weight graph beside it."""
+    once; the int8-weight graph beside it. ``profile``: per-node timings in ``profiling_info``
+    (``benchmarks/cross_encoder_kernel_profile.py``)."""
     import torch
 
     try:
@@ -306,7 +307,8 @@ def _openvino_request(model, tokenizer, identity: str, mode: str = "fast"):
                                          input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
         _save_graph(converted, folder)
     graph = folder / "model.xml"
-    config = {"INFERENCE_PRECISION_HINT": "f32" if mode == "exact" else "bf16", "PERFORMANCE_HINT": "LATENCY"}
+    config = {"INFERENCE_PRECISION_HINT": "f32" if mode == "exact" else "bf16", "PERFORMANCE_HINT": "LATENCY",
+              "PERF_COUNT": "YES" if profile else "NO"}
     if mode == "int8":
         graph = _int8_weight_graph(core, folder)
         config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(INT8_ACTIVATION_GROUP)
