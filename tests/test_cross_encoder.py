@@ -59,6 +59,10 @@ def test_equals_sentence_transformers(one_logit, backend):
     raw = st.predict(pairs, batch_size=2, activation_fn=torch.nn.Identity())
     assert np.abs(np.asarray(ours.score(QUERY, DOCS)) - raw).max() <= 1e-4
     assert (ours._openvino is not None) == (backend == "openvino")  # the backend asked for is the one that ran
+    if backend == "openvino":  # threads= reaches OpenVINO, not only torch
+        one = CrossEncoder(one_logit, max_length=32, backend=backend, threads=1, cache=False)
+        assert np.abs(np.asarray(one.score(QUERY, DOCS)) - raw).max() <= 1e-4
+        assert int(one._openvino.get_compiled_model().get_property("INFERENCE_NUM_THREADS")) == 1
     sig = CrossEncoder(one_logit, max_length=32, activation="sigmoid", backend=backend, cache=False)
     assert np.abs(np.asarray(sig.score(QUERY, DOCS)) - st.predict(pairs, activation_fn=torch.nn.Sigmoid())).max() <= 1e-4
 

@@ -110,7 +110,8 @@ class CrossEncoder(BaseReranker):
                                  f"(relevance logit) or 2 (not relevant, relevant)")
             model.eval()
             if self.backend == "openvino":
-                self._openvino = _openvino_request(model, self._tokenizer, self.identity, self.mode)
+                self._openvino = _openvino_request(model, self._tokenizer, self.identity, self.mode,
+                                                   threads=self.threads)
             elif self.mode == "fast":
                 model = model.to(torch.bfloat16)
             elif self.mode == "int8":
@@ -282,12 +283,14 @@ def _resolve_backend(backend: str) -> str:
     return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
 
 
-def _openvino_request(model, tokenizer, identity: str, mode: str = "fast", profile: bool = False):
+def _openvino_request(model, tokenizer, identity: str, mode: str = "fast", threads: int | None = None,
+                      profile: bool = False):
     """An OpenVINO infer request running ``model`` on the CPU: ``exact`` in fp32, ``fast`` in
     bf16, ``int8`` with its encoder Linear weights int8 and their inputs quantised per token at
     run time (dynamic quantisation). The converted graph (fp32 weights; the precision is an
     inference hint) is cached per model identity and OpenVINO version, so conversion happens
-    once; the int8-weight graph beside it. ``profile``: per-node timings in ``profiling_info``
+    once; the int8-weight graph beside it. ``threads``: OpenVINO's inference threads (default:
+    all cores). ``profile``: per-node timings in ``profiling_info``
     (``benchmarks/cross_encoder_kernel_profile.py``)."""
     import torch
 
@@ -309,6 +312,8 @@ def _openvino_request(model, tokenizer, identity: str, mode: str = "fast", profi
     graph = folder / "model.xml"
     config = {"INFERENCE_PRECISION_HINT": "f32" if mode == "exact" else "bf16", "PERFORMANCE_HINT": "LATENCY",
               "PERF_COUNT": "YES" if profile else "NO"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = str(threads)
     if mode == "int8":
         graph = _int8_weight_graph(core, folder)
         config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(INT8_ACTIVATION_GROUP)
