@@ -3,10 +3,11 @@
 Runs one batch of full-length pairs (default 32 x 256 tokens, the throughput benchmark's
 shape) through the lab cross-encoder's OpenVINO graph with per-node profiling, sums the time
 per (node type, kernel), and turns the FullyConnected (Linear) time into achieved GFLOP/s from
-the model's shape. It answers why ``fast`` (bf16) stops short of 3x sentence-transformers on a
-CPU without AMX: if bf16 Linear layers already run at about twice the fp32 ones, that is the
-AVX512-BF16 peak (``vdpbf16ps`` does twice the work of an fp32 FMA), and the whole model
-cannot gain more than that over fp32 kernels. The last line is::
+the model's shape. It answers how far ``fast`` (bf16) can get over fp32 on the CPU at hand:
+with AVX512-BF16 alone (``vdpbf16ps`` does twice the work of an fp32 FMA) bf16 Linear layers
+top out near 2x the fp32 ones, so the whole model stays under 3x sentence-transformers; with
+AMX tiles (Sapphire Rapids and later; the first line names the kernels) they run several
+times faster. It prints the CPU's bf16 instruction sets first. The last line is::
 
     fc_bf16_over_f32=<x> fc_gflops_f32=<x> fc_gflops_bf16=<x> bf16_over_f32=<x>
 
@@ -26,6 +27,16 @@ def linear_flops(config, tokens: int) -> float:
     """FLOPs of the encoder's Linear layers for ``tokens`` tokens (2 per multiply-add)."""
     hidden, inner = config.hidden_size, config.intermediate_size
     return 2.0 * tokens * config.num_hidden_layers * (4 * hidden * hidden + 2 * hidden * inner)
+
+
+def bf16_instruction_sets() -> str:
+    """The CPU's bf16/AMX flags from /proc/cpuinfo (Linux), e.g. ``avx512_bf16 amx_bf16``."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    return " ".join(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")) or "none"
 
 
 def profile(request, feed: dict, repeats: int) -> tuple[float, collections.Counter]:
@@ -54,6 +65,7 @@ def main() -> None:
 
     from rerank_lab.rerankers.cross_encoder import CrossEncoder, _openvino_request
 
+    print(f"cpu bf16 instruction sets: {bf16_instruction_sets()}")
     with tempfile.TemporaryDirectory() as tmp:
         ce = CrossEncoder(benchmark_model(tmp), max_length=args.length, backend="torch", cache=False)
         model, tokenizer = ce._load()
