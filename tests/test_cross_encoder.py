@@ -81,7 +81,7 @@ def test_two_logit_head_matches_softmax(two_logit):
 @pytest.mark.parametrize("backend", ["openvino", "torch"])
 def test_fast_mode_close_to_exact(one_logit, backend):
     exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
-    fast = CrossEncoder(one_logit, max_length=32, mode="fast", backend=backend, cache=False)
+    fast = CrossEncoder(one_logit, max_length=32, mode="fast", backend=backend, cache=False, refine_margin=0)
     scores = fast.score(QUERY, DOCS)
     assert np.corrcoef(exact, scores)[0, 1] > 0.95
     assert np.abs(np.asarray(exact) - np.asarray(scores)).max() < 0.05  # bf16 rounding, not another model
@@ -109,7 +109,7 @@ def test_int8_openvino_weights_are_int8_compressed_once_and_keep_the_ranking(one
     from rerank_lab.cache import cache_dir
 
     exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
-    scores = CrossEncoder(one_logit, max_length=32, mode="int8", cache=False).score(QUERY, DOCS)
+    scores = CrossEncoder(one_logit, max_length=32, mode="int8", cache=False, refine_margin=0).score(QUERY, DOCS)
     assert np.corrcoef(exact, scores)[0, 1] > 0.9
     assert not np.allclose(exact, scores, atol=1e-6)  # quantised, not the float model again
     graphs = sorted(cache_dir("openvino").glob("*/w8/model.xml"))
@@ -122,6 +122,35 @@ def test_int8_openvino_weights_are_int8_compressed_once_and_keep_the_ranking(one
     stamp = {g: g.stat().st_mtime_ns for g in graphs}
     CrossEncoder(one_logit, max_length=32, mode="int8", cache=False).score(QUERY, DOCS[:1])
     assert {g: g.stat().st_mtime_ns for g in graphs} == stamp
+
+
+def test_close_calls_at_the_top_are_rescored_exactly(one_logit, tmp_path):
+    from rerank_lab.rerankers.cross_encoder import close_calls
+
+    assert close_calls([3.450, 3.449, 1.1, 0.9], margin=0.01, top=10) == [0, 1]
+    assert close_calls([0.9, 5.0, 4.995, 0.905], margin=0.01, top=2) == [1, 2]  # the tie below the top 2 waits
+    assert close_calls([0.9, 5.0, 4.995, 0.905], margin=0.01, top=4) == [0, 1, 2, 3]
+    assert close_calls([1.0, 1.0], margin=0.0, top=10) == []
+    with pytest.raises(ValueError, match="refine_margin"):
+        CrossEncoder(one_logit, mode="fast", refine_margin=-1)
+
+    path = tmp_path / "scores.sqlite"
+    exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
+    raw = CrossEncoder(one_logit, max_length=32, mode="fast", refine_margin=0, cache_path=path).score(QUERY, DOCS)
+    assert np.abs(np.asarray(raw) - exact).max() > 1e-4  # bf16: there is something to refine
+    # A margin wider than the score range makes every candidate a close call: all exact.
+    wide = CrossEncoder(one_logit, max_length=32, mode="fast", refine_margin=100.0, cache_path=path)
+    assert np.abs(np.asarray(wide.score(QUERY, DOCS)) - exact).max() <= 1e-4
+    assert wide.counters["refined_pairs"] == len(DOCS)
+    assert wide.counters["cache_hits"] == len(DOCS)  # the bf16 scores were cached unrefined
+    # the exact scores went to the cache that mode="exact" reads
+    reader = CrossEncoder(one_logit, max_length=32, cache_path=path)
+    assert reader.score(QUERY, DOCS) == pytest.approx(exact, abs=1e-4)
+    assert reader.counters["cache_hits"] == len(DOCS) and reader._model is None
+    # top=1 with a narrow margin: only a tie with the winner is refined
+    narrow = CrossEncoder(one_logit, max_length=32, mode="fast", refine_margin=1e-9, refine_top=1, cache_path=path)
+    narrow.score(QUERY, DOCS)
+    assert narrow.counters.get("refined_pairs", 0) == 0
 
 
 def test_cache_hits_and_resume(one_logit, tmp_path):
