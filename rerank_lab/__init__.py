@@ -2,24 +2,29 @@
 
 Usage::
 
-    from rerank_lab import load_dataset, BM25, hybrid, evaluate, parse_pipeline
+    from rerank_lab import load_dataset, hybrid, evaluate, load_reranker
     ds = load_dataset("scifact")
-    run = (hybrid() % 100 >> my_reranker)(ds)
+    run = (hybrid() % 100 >> load_reranker("ce"))(ds)
     evaluate(run, ds.qrels)["ndcg@10"]
+
+The tree shows the layers, each importing only from those above it: ``core`` (runs, stages,
+the reranker protocol, composition, interpolation, cost) -> ``components`` (stores, wrappers,
+batching, model loading) -> ``first_stage``, ``rerankers``, ``backends``, ``llm`` (families) ->
+``train`` -> ``analysis`` -> ``cli``, ``integrations``, ``distributed``, ``notebook`` (edges).
 """
-from .data import DataError, DataWarning, Dataset, Document, Query, load_dataset
-from .evaluate import Results, evaluate, paired_test
-from .experiment import Experiment
+from .analysis.evaluate import Results, evaluate, paired_test
+from .analysis.experiment import Experiment
+from .core import (Cascade, Cutoff, Dataset, Document, FirstStage, FixedRun, Interpolate, Query, Rerank, Reranker,
+                   Run, Scorer, Stage, StageCost)
+from .data import DataError, DataWarning, load_dataset
 from .first_stage import BM25, RRF, Dense, hybrid
-from .pipeline import Cascade, Cutoff, FirstStage, Interpolate, Rerank, Stage
-from .rerankers import BaseReranker, Reranker, load_reranker, register
-from .run import Run, StageCost
+from .rerankers import load_reranker, register
 from .specs import parse_pipeline
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "BM25", "BaseReranker", "Cascade", "Cutoff", "DataError", "DataWarning", "Dataset", "Dense", "Document", "Experiment",
-    "FirstStage", "Interpolate", "Query", "RRF", "Rerank", "Reranker", "Results", "Run", "Stage", "StageCost",
+    "BM25", "Cascade", "Cutoff", "DataError", "DataWarning", "Dataset", "Dense", "Document", "Experiment", "FirstStage",
+    "FixedRun", "Interpolate", "Query", "RRF", "Rerank", "Reranker", "Results", "Run", "Scorer", "Stage", "StageCost",
     "evaluate", "hybrid", "load_dataset", "load_reranker", "paired_test", "parse_pipeline", "register",
 ]

@@ -25,7 +25,7 @@ def _dataset(name: str, split: str, max_queries: int | None, seed: int):
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate
+    from .analysis.evaluate import evaluate
     from .specs import parse_pipeline
 
     pipeline = parse_pipeline(args.pipeline)
@@ -52,8 +52,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_lift(args) -> int:
-    from .experiment import Experiment, lift_pipelines
-    from .plots import lift_charts
+    from .analysis.experiment import Experiment, lift_pipelines
+    from .analysis.plots import lift_charts
 
     args.pipelines = args.pipelines or lift_pipelines()
     out = Path(args.out)
@@ -66,7 +66,7 @@ def cmd_lift(args) -> int:
         sections.append(f"## {name} ({args.split}, {len(dataset.queries)} queries)\n\n{exp.markdown()}\n")
         print(sections[-1], flush=True)
     lift_charts(tables, path=out / "lift.png")
-    from .cache import atomic_write_text
+    from .core.files import atomic_write_text
 
     atomic_write_text(out / "results.md", "# Lift chart results\n\n" + "\n".join(sections))
     print(f"wrote {out / 'lift.png'} and {out / 'results.md'}")

@@ -17,22 +17,18 @@ Usage::
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import random
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
+from .core.data import IDENTICAL_ID_DATASETS, Dataset, Document, Qrels, Query, corpus_fingerprint
+
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 TOY_ROOT = Path(__file__).parent / "toy"
-# BEIR datasets where a query's own document sits in the corpus and must not count.
-IDENTICAL_ID_DATASETS = {"arguana", "quora"}
 
 
 class DataError(ValueError):
@@ -43,84 +39,8 @@ class DataWarning(UserWarning):
     """A dataset problem that was counted and handled (the message says how)."""
 
 
-@dataclass(frozen=True)
-class Document:
-    doc_id: str
-    text: str
-    title: str = ""
-
-    @property
-    def full_text(self) -> str:
-        """Title and text joined as BEIR's rerankers and BM25 baselines do."""
-        return f"{self.title} {self.text}".strip() if self.title else self.text
-
-
-@dataclass(frozen=True)
-class Query:
-    query_id: str
-    text: str
-
-
-Qrels = dict[str, dict[str, int]]
-
-
-@dataclass
-class Dataset:
-    """A corpus, the queries judged in one split, and their graded judgments."""
-
-    name: str
-    split: str
-    corpus: dict[str, Document]
-    queries: dict[str, Query]
-    qrels: Qrels
-    warnings: list[str] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, split={self.split!r}, {len(self.corpus)} documents, "
-                f"{len(self.queries)} queries, {sum(map(len, self.qrels.values()))} judgments)")
-
-    @property
-    def ignore_identical_ids(self) -> bool:
-        return self.name.lower() in IDENTICAL_ID_DATASETS
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """sha256 over document ids and texts: the key for indices and embeddings."""
-        return corpus_fingerprint(self.corpus)
-
-    def restrict(self, query_ids) -> "Dataset":
-        """The same corpus with only ``query_ids`` (and their judgments); unknown ids raise."""
-        missing = [q for q in query_ids if q not in self.queries]
-        if missing:
-            raise KeyError(f"{len(missing)} query ids not in {self.name}/{self.split}, e.g. {missing[:3]}")
-        qids = sorted(query_ids)
-        return replace(self, queries={q: self.queries[q] for q in qids},
-                       qrels={q: self.qrels[q] for q in qids if q in self.qrels})
-
-    def sample(self, n_queries: int | None = None, n_distractors: int | None = None,
-               seed: int = 0) -> "Dataset":
-        """A smaller dataset: ``n_queries`` random queries and, when ``n_distractors`` is
-        given, a corpus cut to their judged documents plus that many random others."""
-        rng = random.Random(seed)
-        qids = sorted(self.queries)
-        if n_queries is not None and n_queries < len(qids):
-            qids = sorted(rng.sample(qids, n_queries))
-        qrels = {q: self.qrels[q] for q in qids if q in self.qrels}
-        corpus = self.corpus
-        if n_distractors is not None:
-            judged = {d for judgments in qrels.values() for d in judgments if d in self.corpus}
-            others = sorted(set(self.corpus) - judged)
-            keep = judged | set(rng.sample(others, min(n_distractors, len(others))))
-            corpus = {d: doc for d, doc in self.corpus.items() if d in keep}
-        return Dataset(f"{self.name}", self.split, corpus, {q: self.queries[q] for q in qids},
-                       qrels, list(self.warnings))
-
-
-def corpus_fingerprint(corpus: dict[str, Document]) -> str:
-    digest = hashlib.sha256()
-    for doc in corpus.values():
-        digest.update(f"{doc.doc_id}\x1f{doc.title}\x1f{doc.text}\x1e".encode())
-    return digest.hexdigest()[:20]
+__all__ = ["DataError", "DataWarning", "Dataset", "Document", "IDENTICAL_ID_DATASETS", "Query", "Qrels",
+           "corpus_fingerprint", "dataset_dir", "load_dataset"]
 
 
 def data_root() -> Path | None:

@@ -2,7 +2,8 @@
 
 Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond" (2009);
 Lù, "BM25S: Orders of magnitude faster lexical search via eager sparse scoring" (2024).
-Defaults k1=0.9, b=0.4 follow pyserini's BEIR "flat" baseline.
+Defaults k1=0.9, b=0.4 follow pyserini's BEIR "flat" baseline. The index is cached on disk
+per corpus and settings (a damaged one is moved aside and rebuilt).
 
 Usage::
 
@@ -11,48 +12,62 @@ Usage::
 """
 from __future__ import annotations
 
-from ..cache import cache_dir, stable_hash
-from ..data import corpus_fingerprint
-from ..pipeline import FirstStage
+from dataclasses import dataclass
+
+from ..components.stores import cache_dir
+from ..core.data import corpus_fingerprint
+from ..core.files import atomic_dir, quarantine, stable_hash
+from ..core.stage import FirstStage
 
 
+@dataclass(frozen=True)
 class BM25(FirstStage):
-    def __init__(self, k1: float = 0.9, b: float = 0.4, method: str = "lucene",
-                 stemmer: str | None = "english", stopwords: str | None = "en", name: str = "bm25"):
-        self.k1, self.b, self.method, self.stemmer_lang, self.stopwords = k1, b, method, stemmer, stopwords
-        self.name = name
-        self._loaded: dict[str, tuple] = {}
+    k1: float = 0.9
+    b: float = 0.4
+    method: str = "lucene"
+    stemmer: str | None = "english"
+    stopwords: str | None = "en"
+    name: str = "bm25"
 
     def _tokenizer(self):
         import bm25s.tokenization
         import Stemmer
 
-        stemmer = Stemmer.Stemmer(self.stemmer_lang) if self.stemmer_lang else None
+        stemmer = Stemmer.Stemmer(self.stemmer) if self.stemmer else None
         return bm25s.tokenization.Tokenizer(stemmer=stemmer, stopwords=self.stopwords, lower=True)
 
     def index(self, corpus) -> tuple:
-        """Build (or load from the disk cache) the index for ``corpus``."""
+        """(retriever, tokenizer, doc ids) for ``corpus``: built once, then loaded from the disk cache."""
         import bm25s
 
         fingerprint = corpus_fingerprint(corpus)
-        if fingerprint in self._loaded:
-            return self._loaded[fingerprint]
-        key = stable_hash("bm25s", bm25s.__version__, fingerprint, self.k1, self.b, self.method,
-                          self.stemmer_lang, self.stopwords)
+        loaded = self._state.setdefault("indices", {})
+        if fingerprint in loaded:
+            return loaded[fingerprint]
+        key = stable_hash("bm25s", bm25s.__version__, fingerprint, self.k1, self.b, self.method, self.stemmer,
+                          self.stopwords)
         folder = cache_dir("bm25") / key
         doc_ids = list(corpus)
         tokenizer = self._tokenizer()
+        retriever = None
         if (folder / "done").exists():
-            retriever = bm25s.BM25.load(str(folder))
-            tokenizer.load_vocab(str(folder))
-        else:
+            try:
+                retriever = bm25s.BM25.load(str(folder))
+                tokenizer.load_vocab(str(folder))
+            except Exception as exc:  # noqa: BLE001 - any unreadable index is rebuilt, never used
+                quarantine(folder, f"cannot load the BM25 index: {exc}")
+                tokenizer, retriever = self._tokenizer(), None
+        if retriever is None:
             texts = [corpus[d].full_text for d in doc_ids]
             tokens = tokenizer.tokenize(texts, return_as="ids", show_progress=len(texts) > 20000)
             retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
             retriever.index((tokens, tokenizer.get_vocab_dict()), show_progress=False)
-            _save_atomically(folder, retriever, tokenizer)
-        self._loaded[fingerprint] = (retriever, tokenizer, doc_ids)
-        return self._loaded[fingerprint]
+            with atomic_dir(folder) as staging:
+                retriever.save(str(staging))
+                tokenizer.save_vocab(str(staging))
+                (staging / "done").write_text("ok")
+        loaded[fingerprint] = (retriever, tokenizer, doc_ids)
+        return loaded[fingerprint]
 
     def prepare(self, corpus) -> None:
         self.index(corpus)
@@ -60,8 +75,8 @@ class BM25(FirstStage):
     def search(self, queries, corpus, k):
         retriever, tokenizer, doc_ids = self.index(corpus)
         qids = list(queries)
-        tokens = tokenizer.tokenize([queries[q].text for q in qids], return_as="ids",
-                                    update_vocab=False, show_progress=False)
+        tokens = tokenizer.tokenize([queries[q].text for q in qids], return_as="ids", update_vocab=False,
+                                    show_progress=False)
         k = min(k, len(doc_ids))
         results: dict[str, dict[str, float]] = {}
         # Queries with no known term have no BM25 evidence: an empty ranking, not an error.
@@ -69,27 +84,8 @@ class BM25(FirstStage):
         for i in set(range(len(qids))) - set(nonempty):
             results[qids[i]] = {}
         if nonempty:
-            docs, scores = retriever.retrieve([tokens[i] for i in nonempty], k=k, show_progress=False,
-                                              n_threads=1)
+            docs, scores = retriever.retrieve([tokens[i] for i in nonempty], k=k, show_progress=False, n_threads=1)
             for row, i in enumerate(nonempty):
                 keep = scores[row] > 0
                 results[qids[i]] = {doc_ids[d]: float(s) for d, s in zip(docs[row][keep], scores[row][keep])}
         return results
-
-
-def _save_atomically(folder, retriever, tokenizer) -> None:
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        retriever.save(str(tmp))
-        tokenizer.save_vocab(str(tmp))
-        (tmp / "done").write_text("ok")
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,41 +1,42 @@
 """Reciprocal rank fusion of several first stages.
 
 Cormack, Clarke & Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual
-Rank Learning Methods" (SIGIR 2009): score(d) = sum_r 1 / (k + rank_r(d)), k = 60.
+Rank Learning Methods" (SIGIR 2009): score(d) = sum_r 1 / (k + rank_r(d)), k = 60, over each
+input's top ``input_depth``.
 
 Usage::
 
-    hybrid = RRF([BM25(), Dense()])      # or hybrid()
+    hybrid = RRF((BM25(), Dense()))      # or hybrid()
 """
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
-from ..pipeline import FirstStage
-from ..run import Run, StageCost
+from ..core.run import Run
+from ..core.stage import FirstStage
 from .bm25 import BM25
 from .dense import Dense
 
 
+@dataclass(frozen=True)
 class RRF(FirstStage):
-    def __init__(self, stages: list[FirstStage], k: int = 60, depth: int = 1000, name: str = "hybrid"):
-        self.inputs, self.k, self.depth, self.name = stages, k, depth, name
+    inputs: tuple[FirstStage, ...]
+    k: int = 60
+    input_depth: int = 1000
+    name: str = "hybrid"
 
-    def retrieve(self, queries, corpus, k):
-        runs = [s.retrieve(queries, corpus, max(self.depth, k)) for s in self.inputs]
-        start = time.perf_counter()
-        fused = fuse(runs, self.k, k)
-        seconds = time.perf_counter() - start
-        costs = [c for r in runs for c in r.costs]
-        per_query = {q: sum(c.per_query_seconds.get(q, 0.0) for c in costs) + seconds / max(len(queries), 1)
-                     for q in queries}
-        total = sum(c.seconds for c in costs) + seconds
-        index_ms = sum(c.counters.get("index_ms", 0) for c in costs)
-        cost = StageCost(self.name, total, sum(c.items_scored for c in costs), per_query, {"index_ms": index_ms})
-        return Run.from_scores(fused, name=self.name, costs=[cost])
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        if not self.inputs:
+            raise ValueError("RRF needs at least one first stage to fuse")
+
+    def prepare(self, corpus) -> None:
+        for stage in self.inputs:
+            stage.prepare(corpus)
 
     def search(self, queries, corpus, k):
-        return self.retrieve(queries, corpus, k).to_dict()
+        runs = [Run.from_scores(s.search(queries, corpus, max(self.input_depth, k))) for s in self.inputs]
+        return fuse(runs, self.k, k)
 
 
 def fuse(runs: list[Run], k: int = 60, depth: int = 1000) -> dict[str, dict[str, float]]:
@@ -51,4 +52,4 @@ def fuse(runs: list[Run], k: int = 60, depth: int = 1000) -> dict[str, dict[str,
 
 def hybrid(dense_model: str | None = None, k: int = 60) -> RRF:
     """BM25 + dense bi-encoder fused by RRF, the offline default hybrid."""
-    return RRF([BM25(), Dense(dense_model) if dense_model else Dense()], k=k)
+    return RRF((BM25(), Dense(dense_model) if dense_model else Dense()), k=k)

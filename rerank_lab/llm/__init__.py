@@ -4,7 +4,8 @@
 - :mod:`.packaged`: the offline Qwen GGUFs assembled from pinned PyPI parts (sha256-verified)
 - :mod:`.prompts`: RankGPT, RankZephyr, FIRST and yes/no pointwise prompts
 - :mod:`.parse`: lenient permutation parsing with counted repairs
-- :mod:`.experiment`: resumable query-by-query runs for CPU-sized budgets
+- :mod:`.cached`: LLM calls cached on disk (resumable, free to rerun)
+- :mod:`.scorer`: what every LLM reranker family shares (backend choice, passages, cost counting)
 
 Usage::
 

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cache import atomic_path, file_sha256
+from ..core.files import atomic_path, file_sha256
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,27 @@
 """Reranker families. One file per family; one line per name in ``REGISTRY``.
 
-Entries are ``"module:factory"`` strings so that a family's heavy dependencies load only
-when it is used. A factory takes no required arguments and returns the family's offline
-default; pipeline specs (``"hybrid>>ce"``) and the CLI resolve names here.
+Entries are ``"module:factory"`` strings, so a family's heavy dependencies load only when it
+is used. A factory takes no required arguments and returns the family's offline default
+(for a trained family: the model as its tuner chose to use it); pipeline specs
+(``"hybrid>>ce"``) and the CLI resolve names here.
 
 Usage::
 
-    reranker = load_reranker("ce")
+    reranker = load_reranker("ce")                      # keyword arguments override the defaults
     register("mine", "my_package.my_module:MyReranker")
 """
 from __future__ import annotations
 
 import importlib
 
-from .base import BaseReranker, FunctionReranker, Reranker, as_reranker
-
 REGISTRY: dict[str, str] = {
+    "ce": "rerank_lab.rerankers.cross_encoder:lab_cross_encoder",
+    "colbert": "rerank_lab.rerankers.colbert:colbert",
+    "maxsim": "rerank_lab.rerankers.maxsim:zero_shot",
     "listwise": "rerank_lab.rerankers.listwise:listwise",
     "rankgpt": "rerank_lab.rerankers.listwise:rankgpt",
-    "first": "rerank_lab.rerankers.listwise:first",
+    "first": "rerank_lab.rerankers.first:first",
     "llm-pointwise": "rerank_lab.rerankers.llm_pointwise:llm_pointwise",
-    "colbert": "rerank_lab.rerankers.colbert:colbert",
-    "maxsim": "rerank_lab.rerankers.colbert:zero_shot",
-    "ce": "rerank_lab.rerankers.cross_encoder:lab_cross_encoder",
 }
 
 
@@ -31,7 +30,8 @@ def register(name: str, target: str) -> None:
     REGISTRY[name] = target
 
 
-def load_reranker(name: str, **kwargs) -> Reranker:
+def load_reranker(name: str, **kwargs):
+    """The stage the registry names, built by its factory (keyword arguments go to the factory)."""
     if name not in REGISTRY:
         raise KeyError(f"unknown reranker {name!r}; known: {', '.join(sorted(REGISTRY)) or 'none'}")
     module, _, attr = REGISTRY[name].partition(":")
@@ -42,8 +42,8 @@ def load_reranker(name: str, **kwargs) -> Reranker:
 
 
 def ready(name: str) -> bool:
-    """Whether ``name`` loads here, e.g. its lab-trained weights exist (offline defaults
-    that need a training command first raise FileNotFoundError/OSError until it ran)."""
+    """Whether ``name`` loads here (offline defaults that need a training command first raise
+    FileNotFoundError/OSError until it ran)."""
     if name not in REGISTRY:
         return False
     try:
@@ -53,4 +53,4 @@ def ready(name: str) -> bool:
     return True
 
 
-__all__ = ["ready", "BaseReranker", "FunctionReranker", "Reranker", "REGISTRY", "as_reranker", "load_reranker", "register"]
+__all__ = ["REGISTRY", "load_reranker", "ready", "register"]

@@ -11,40 +11,40 @@ would share more but biases the model towards the query wording.
 
 Usage::
 
-    run = (hybrid() % 20 >> PointwiseLLMReranker())(dataset)
+    run = (hybrid() % 20 >> PointwiseLLM())(dataset)
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
-from ..llm.backends import LLMBackend
+from ..llm.base import LLMBackend
 from ..llm.prompts import pointwise_messages
-from .listwise import LLMReranker, truncate_words
+from ..llm.scorer import LLMScorer
 
 
-class PointwiseLLMReranker(LLMReranker):
+@dataclass(frozen=True)
+class PointwiseLLM(LLMScorer):
     """Yes/No log-odds per passage (``yes``/``no`` are the answer words looked up as first tokens)."""
 
-    name = "llm-pointwise"
-
-    def __init__(self, model: str | None = None, backend: str | LLMBackend | None = None,
-                 max_passage_words: int | None = 100, yes: str = "Yes", no: str = "No",
-                 name: str | None = None, **backend_kwargs):
-        super().__init__(model, backend, max_passage_words, **backend_kwargs)
-        self.yes, self.no = yes, no
-        self.name = name or self.name
+    model: str | None = None
+    backend: str | LLMBackend | None = None
+    max_passage_words: int | None = 100
+    yes: str = "Yes"
+    no: str = "No"
+    cache: bool = True
+    name: str = "llm-pointwise"
 
     def score(self, query: str, documents: Sequence[str]) -> list[float]:
         scores = []
-        for document in documents:
-            messages = pointwise_messages(query, truncate_words(document, self.max_passage_words))
-            out = self.backend.next_token_logits(messages, [self.yes, self.no])
+        for passage in self.passages(documents):
+            out = self.llm.next_token_logits(pointwise_messages(query, passage), [self.yes, self.no])
             out.completion_tokens = 1
-            self._record(out)
+            self.record(out)
             scores.append(out.logits[0] - out.logits[1])
         return scores
 
 
-def llm_pointwise(**kwargs) -> PointwiseLLMReranker:
-    """Registry factory: yes/no pointwise scoring on the offline default LLM."""
-    return PointwiseLLMReranker(**kwargs)
+def llm_pointwise(**kwargs) -> PointwiseLLM:
+    """Registry factory ``"llm-pointwise"``: yes/no pointwise scoring on the offline default LLM."""
+    return PointwiseLLM(**kwargs)

@@ -14,7 +14,7 @@ Recipe (the lab's ColBERT, registry name ``"colbert"``):
   (NFCorpus tunes on its dev split). The committed weights predate that drop: their
   ``rerank_lab_training.json`` records the held-out ids they were tuned on;
 * queries are padded, not filled with colbert-ai's [MASK] tokens (``query_augmentation=False``,
-  see :func:`rerank_lab.rerankers.colbert.query_augmentation`): with the identity projection,
+  see :func:`rerank_lab.backends.colbert_ai.query_augmentation`): with the identity projection,
   step 0 is then close to zero-shot MaxSim instead of far below it on short queries;
 * loss: colbert-ai's ``colbert.training.training.train`` under CPU bf16 autocast: KL divergence
   to an ensemble teacher (:func:`ensemble_teacher`: z-scored zero-shot MaxSim + first-stage
@@ -46,14 +46,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..backends.colbert_ai import import_colbert, query_augmentation, single_process
+from ..components.lab_weights import LAB_COLBERT_DIR
+from ..components.models import MINILM, resolve_model
+from ..core.files import atomic_dir
 from ..data import load_dataset
-from ..models import MINILM, resolve_model
-from ..rerankers.colbert import WEIGHTS_DIR, _import_colbert, query_augmentation
 
 
 @dataclass
 class ColBERTTrainConfig:
-    output: str = str(WEIGHTS_DIR)
+    output: str = str(LAB_COLBERT_DIR)
     base: str = MINILM
     datasets: tuple[str, ...] = ("scifact", "nfcorpus")
     split: str = "train"
@@ -112,31 +114,12 @@ def frozen_lower_layers(train_layers: int):
         training.ColBERT = original
 
 
-@contextmanager
-def single_process():
-    """Replace DistributedDataParallel with a pass-through: one CPU process, no process group."""
-    original = torch.nn.parallel.DistributedDataParallel
-    torch.nn.parallel.DistributedDataParallel = _PassThrough  # type: ignore[assignment,misc]
-    try:
-        yield
-    finally:
-        torch.nn.parallel.DistributedDataParallel = original
-
-
-class _PassThrough:
-    """``_PassThrough(module, ...)`` is ``module`` itself; still a class, because libraries
-    (accelerate) use DistributedDataParallel in ``isinstance`` checks."""
-
-    def __new__(cls, module, *args, **kwargs):
-        return module
-
-
 def build_initial_checkpoint(cfg: ColBERTTrainConfig, folder: Path, texts: list[str]) -> Path:
     """MiniLM body + a ``dim``-wide projection: the identity when ``cfg.init == "identity"``
     (step 0 then scores MaxSim over the body's own token embeddings, the zero-shot baseline,
     up to colbert-ai's markers and [MASK] augmentation), else the uncentred PCA of token
     embeddings."""
-    ColBERTConfig, _ = _import_colbert()
+    ColBERTConfig, _ = import_colbert()
     from colbert.modeling.colbert import ColBERT
 
     base = resolve_model(cfg.base)
@@ -230,7 +213,7 @@ def ensemble_teacher(cfg: ColBERTTrainConfig):
     the judged positive. Distillation as in Hofstätter et al., "Improving Efficient Neural
     Ranking Models with Cross-Architecture Knowledge Distillation" (2020); soft labels
     from an ensemble of cheaper rankers instead of a cross-encoder."""
-    from ..rerankers.colbert import ZeroShotMaxSim
+    from ..rerankers.maxsim import ZeroShotMaxSim
     from .teachers import ensemble_logits
 
     maxsim = ZeroShotMaxSim(cfg.base)
@@ -243,7 +226,7 @@ def ensemble_teacher(cfg: ColBERTTrainConfig):
 
 def train_colbert(cfg: ColBERTTrainConfig) -> Path:
     """Run the recipe; returns the folder of the saved checkpoint (``cfg.output``)."""
-    ColBERTConfig, _ = _import_colbert()
+    ColBERTConfig, _ = import_colbert()
     from colbert.infra import Run, RunConfig
     from colbert.modeling.colbert import ColBERT
     from colbert.training.training import train
@@ -274,62 +257,15 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
         if cfg.fp16_weights:
             model.model.half()
         out = Path(cfg.output)
-        staging = out.with_name(out.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save(str(staging))
-        meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples),
-                "seconds": round(time.time() - started, 1), "torch": torch.__version__}
-        (staging / "rerank_lab_training.json").write_text(json.dumps(meta, indent=2, default=str))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        with atomic_dir(out, replace=True) as staging:
+            model.save(str(staging))
+            meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples),
+                    "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+            (staging / "rerank_lab_training.json").write_text(json.dumps(meta, indent=2, default=str))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"[colbert-train] saved {out} in {time.time() - started:.0f}s", flush=True)
     return out
-
-
-ALPHAS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
-
-
-def tune_alpha(checkpoint: str | Path = WEIGHTS_DIR, alphas=ALPHAS, max_queries: int = 200,
-               depth: int = 100, seed: int = 0) -> dict:
-    """Choose the first-stage interpolation ``alpha`` (hybrid top-``depth``) that maximises mean
-    nDCG@10 over queries training never saw (never test): the dev split where a dataset has one
-    (NFCorpus), else the train queries held out of training (SciFact; recorded per dataset in
-    the checkpoint's ``rerank_lab_training.json``). The choice is written there, where the
-    ``"colbert"`` factory reads it.
-    """
-    from ..evaluate import evaluate
-    from ..first_stage import hybrid
-    from ..rerankers.colbert import ColBERTReranker
-
-    info_path = Path(checkpoint) / "rerank_lab_training.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    splits = {name: d["tuning"] for name, d in info.get("data", {}).items() if d.get("tuning", {}).get("query_ids")}
-    if not splits:
-        raise ValueError(f"{info_path} records no held-out tuning queries (a checkpoint trained before "
-                         f"holdout_queries existed, or on the toy set): retrain with the current recipe")
-    reranker = ColBERTReranker(checkpoint)
-    table: dict[str, dict[float, float]] = {}
-    for name, tuning in splits.items():
-        split = tuning["split"]
-        dataset = load_dataset(name, split=split).restrict(tuning["query_ids"]).sample(max_queries, seed=seed)
-        first = (hybrid() % depth)(dataset)
-        reranker.alpha = 1.0
-        pure = reranker.transform(dataset.queries, dataset.corpus, first)
-        table[f"{name}/{split}"] = {}
-        for alpha in alphas:
-            reranker.alpha = alpha
-            mixed = reranker.transform(dataset.queries, dataset.corpus, first) if alpha < 1 else pure
-            table[f"{name}/{split}"][alpha] = evaluate(mixed, dataset.qrels, ["ndcg@10"])["ndcg@10"]
-        reranker.flush()
-    mean = {a: float(np.mean([t[a] for t in table.values()])) for a in alphas}
-    best = max(alphas, key=lambda a: (round(mean[a], 4), a))
-    info.update(alpha=best, alpha_tuning={k: {str(a): round(v, 4) for a, v in t.items()} for k, t in table.items()})
-    info_path.write_text(json.dumps(info, indent=2, default=str))
-    print(f"[colbert-tune] alpha={best}  {json.dumps(info['alpha_tuning'])}", flush=True)
-    return info
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -351,11 +287,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query-augmentation", action="store_true",
                         help="pad queries with [MASK] tokens as colbert-ai does (off by default: see query_augmentation)")
     parser.add_argument("--no-bf16", action="store_true")
-    parser.add_argument("--tune-only", action="store_true", help="only tune alpha of an existing --output")
-    parser.add_argument("--tune", action="store_true", help="tune alpha after training (encodes most of both corpora)")
+    parser.add_argument("--tune-only", action="store_true", help="only tune an existing --output")
+    parser.add_argument("--tune", action="store_true", help="tune depth and alpha after training (rerank_lab.train.tune)")
     args = parser.parse_args(argv)
+    from .tune import tune_lab_colbert
+
     if args.tune_only:
-        tune_alpha(args.output)
+        tune_lab_colbert(args.output)
         return
     split = "test" if args.datasets == ["toy"] else "train"  # the toy set has only a test split
     train_colbert(ColBERTTrainConfig(output=args.output, datasets=tuple(args.datasets), steps=args.steps,
@@ -365,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                                      warmup=args.warmup, query_augmentation=args.query_augmentation,
                                      allow_test=split == "test" and args.datasets == ["toy"]))
     if args.tune and split == "train":
-        tune_alpha(args.output)
+        tune_lab_colbert(args.output)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ Recipe (the lab cross-encoder, ``rerank_lab/weights/lab-ce``):
 * ``--prepare`` writes the mined groups, their texts and the tuning queries' candidates to one
   file and ``--data`` trains from it, so training runs where the corpora and first stages are
   not installed (``scripts/gpu_sweep_lab_ce.py`` does that on a lent GPU);
-* afterwards :func:`tune_depth_and_alpha` picks the document handling (truncation or maxP
-  passages, ``--tune-passages``), the depth and ``alpha`` for
-  ``alpha * z(CE) + (1 - alpha) * z(first stage)`` on held-out *train* queries (SciFact)
-  and the NFCorpus *dev* split, and stores it next to the weights (``interpolation.json``).
+* afterwards the one tuner (:mod:`rerank_lab.train.tune`) picks the document handling
+  (truncation or passages), the rerank depth and ``alpha`` for
+  ``alpha * z(CE) + (1 - alpha) * z(first stage)`` on held-out *train* queries (SciFact) and
+  the NFCorpus *dev* split, cost-aware, and stores it next to the weights (``tuning.json``).
 
 Usage::
 
@@ -42,8 +42,6 @@ import argparse
 import json
 import os
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,13 +49,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..cache import atomic_path, atomic_write_text, cache_dir, stable_hash
-from ..models import MINILM, resolve_model
+from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND
+from ..components.models import MINILM, pick_device, resolve_model
+from ..components.stores import cache_dir
+from ..core.files import atomic_dir, atomic_path, stable_hash
 from .negatives import Group, mine_groups, negatives_retriever, split_queries, train_split
 from .teachers import make_teacher
-
-LAB_CE_DIR = Path(__file__).resolve().parent.parent / "weights" / "lab-ce"
-TRAIN_COMMAND = "python -m rerank_lab.train.cross_encoder"
 
 
 @dataclass
@@ -135,7 +132,7 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
 
 def tuning_sets(tuning: dict, first_stage: str = "hybrid", depth: int = 100) -> dict:
     """For each tuning split: its queries, qrels and the first stage's top ``depth``, as plain
-    JSON-able values (what :func:`tune_interpolation` reads, ready to travel with a bundle)."""
+    JSON-able values (what the GPU sweep evaluates candidates on, ready to travel with a bundle)."""
     from ..data import load_dataset
 
     sets = {}
@@ -192,15 +189,6 @@ def load_training_data(path: str | os.PathLike, config: TrainConfig | None = Non
 
 
 # -- training ----------------------------------------------------------------------------
-def resolve_device(name: str = "auto"):
-    """``"auto"``: CUDA when available, else the CPU."""
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
 def memoized(teacher):
     """A group's teacher logits never change: compute them once per group, not once per epoch."""
     memo: dict = {}
@@ -282,7 +270,8 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
         groups, texts, tuning, _ = load_training_data(data, config)
     else:
         groups, texts, tuning = build_groups(config)
-    device = resolve_device(config.device)
+    import torch as _torch
+    device = _torch.device(pick_device(config.device))
     model, tokenizer = new_model(config.model, config.seed)
     model.to(device)
     teacher = memoized(make_teacher(config.teacher, config.model, config.teacher_scale, config.label_bonus,
@@ -342,7 +331,7 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
     meta = {"config": asdict(config), "steps": step, "pairs": pairs, "minutes": round(minutes, 2),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "truncated_pairs": truncated, "curve": [round(x, 4) for x in curve], "tuning": tuning,
-            "command": TRAIN_COMMAND}
+            "command": TRAIN_CE_COMMAND}
     export(model, tokenizer, Path(config.output), meta, fp16=config.export_fp16)
     return TrainResult(config.output, step, pairs, minutes, curve)
 
@@ -354,29 +343,13 @@ def export(model, tokenizer, output: Path, meta: dict, fp16: bool = True) -> Pat
 
     import torch
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
-    try:
+    with atomic_dir(output, replace=True) as staging:
         net = copy.deepcopy(model).eval()
         if fp16:
             net = net.to(torch.float16)
-        net.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "training.json").write_text(json.dumps(meta, indent=1))
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the folder is meant to be shared/committed
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)
-        old = output.with_name(f".{output.name}.old")
-        if output.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            output.rename(old)
-        tmp.rename(output)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        net.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        (staging / "training.json").write_text(json.dumps(meta, indent=1))
     return output
 
 
@@ -401,70 +374,6 @@ def score_pairs(model, tokenizer, pairs: Sequence[tuple[str, str]], max_length: 
 
 
 # -- interpolation -----------------------------------------------------------------------
-def tune_interpolation(model: str | os.PathLike = LAB_CE_DIR, depth: int = 30, first_stage: str = "hybrid",
-                       alphas: Sequence[float] = tuple(np.round(np.arange(0, 1.0001, 0.05), 2)),
-                       max_queries: int | None = None, write: bool = True, passages: str | None = None) -> dict:
-    """Pick ``alpha`` for ``alpha*z(CE) + (1-alpha)*z(first stage)`` on the tuning queries
-    recorded in ``training.json`` (SciFact held-out train queries, NFCorpus dev): the alpha with
-    the best mean nDCG@10 averaged over datasets. ``passages``: score truncated documents
-    (``None``) or passage windows aggregated by ``"maxp"`` / ``"sump"`` / ``"firstp"``.
-    Never touches a test split."""
-    from ..data import load_dataset
-    from ..evaluate import evaluate
-    from ..rerankers.cross_encoder import lab_cross_encoder
-
-    model = Path(model)
-    meta = json.loads((model / "training.json").read_text())
-    reranker = lab_cross_encoder(model, depth=depth, alpha=1.0, passages=passages)  # pure CE scores, cached
-    table: dict[str, dict[float, float]] = {}
-    for name, info in meta["tuning"].items():
-        if not info["query_ids"]:
-            continue
-        qids = info["query_ids"]
-        if max_queries:
-            qids = sorted(random.Random(0).sample(qids, min(max_queries, len(qids))))
-        dataset = load_dataset(name, split=info["split"]).restrict(qids)
-        first = (negatives_retriever(first_stage) % 100)(dataset)
-        ce_run = reranker.transform(dataset.queries, dataset.corpus, first)  # alpha=1: pure CE on top depth
-        table[name] = {}
-        for a in alphas:
-            mixed = interpolate_runs(first, ce_run, float(a), depth)
-            table[name][float(a)] = evaluate(mixed, dataset.qrels, ["ndcg@10"])["ndcg@10"]
-    mean = {a: float(np.mean([t[a] for t in table.values()])) for a in map(float, alphas)}
-    best = max(mean, key=lambda a: (round(mean[a], 6), -abs(a - 0.5)))
-    result = {"alpha": best, "depth": depth, "passages": passages, "first_stage": first_stage, "mode": reranker.mode,
-              "max_length": reranker.max_length,
-              "tuned_on": {n: meta["tuning"][n]["split"] for n in table},
-              "ndcg@10": {n: {str(a): round(v, 4) for a, v in t.items()} for n, t in table.items()},
-              "mean": {str(a): round(v, 4) for a, v in mean.items()}}
-    if write:
-        os.chmod(atomic_write_text(model / "interpolation.json", json.dumps(result, indent=1)), 0o644)
-    return result
-
-
-def tune_depth_and_alpha(model: str | os.PathLike, depths: Sequence[int], max_queries: int | None = None,
-                         passages: Sequence[str | None] = (None,)) -> dict:
-    """:func:`tune_interpolation` at each depth and passage setting (scores of shallower depths
-    come from the score cache); stores the best (passages, depth, alpha) by mean nDCG@10 over
-    the tuning splits; ties go to the cheaper setting (truncation, then the shallower depth)."""
-    results = [tune_interpolation(model, depth=d, max_queries=max_queries, write=False, passages=p)
-               for p in passages for d in sorted(depths, reverse=True)]
-    best = max(results, key=lambda r: (round(r["mean"][str(r["alpha"])], 6), r["passages"] is None, -r["depth"]))
-    best["by_depth"] = {f"{r['depth']}" + (f"/{r['passages']}" if r["passages"] else ""):
-                        {"alpha": r["alpha"], "mean": r["mean"][str(r["alpha"])]} for r in results}
-    os.chmod(atomic_write_text(Path(model) / "interpolation.json", json.dumps(best, indent=1)), 0o644)
-    return best
-
-
-def interpolate_runs(first, ce_run, alpha: float, depth: int):
-    """Re-mix the first ``depth`` candidates of ``first`` with CE scores (z-normalised per query)."""
-    from ..pipeline import interpolate_runs as mix
-    from ..run import Run
-
-    head = Run({q: [(d, s) for d, s in r if d in set(first.doc_ids(q, depth))] for q, r in ce_run.rankings.items()})
-    return mix(first, head, alpha, name=f"interp{alpha}")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = TrainConfig()
@@ -481,18 +390,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--prepare", metavar="PATH", help="only mine the training groups and write them to PATH "
                         "(gzipped JSON) for --data elsewhere, e.g. on a GPU machine without the corpora")
     parser.add_argument("--data", metavar="PATH", help="train from groups written by --prepare")
-    parser.add_argument("--no-tune", action="store_true", help="skip tuning alpha after training")
-    parser.add_argument("--tune-only", action="store_true", help="only tune alpha for existing weights")
-    parser.add_argument("--tune-depth", type=int, nargs="+", default=[10, 20, 50],
-                        help="candidate depths; the (depth, alpha) with the best mean nDCG@10 is stored")
-    parser.add_argument("--tune-max-queries", type=int, default=None)
-    parser.add_argument("--tune-passages", nargs="+", default=["none", "maxp"], choices=["none", "firstp", "maxp", "sump"],
-                        help="document handling to tune over: truncation ('none') and/or passage aggregation")
+    parser.add_argument("--no-tune", action="store_true", help="skip tuning after training")
+    parser.add_argument("--tune-only", action="store_true", help="only tune existing weights (python -m rerank_lab.train.tune ce)")
     args = vars(parser.parse_args(argv))
     no_tune, tune_only = args.pop("no_tune"), args.pop("tune_only")
     prepare, data = args.pop("prepare"), args.pop("data")
-    tune_depth, tune_max = args.pop("tune_depth"), args.pop("tune_max_queries")
-    tune_passages = [None if p == "none" else p for p in args.pop("tune_passages")]
     args["datasets"] = tuple(args["datasets"])
     if args["max_queries_per_dataset"] is not None:
         args["max_queries_per_dataset"] = int(args["max_queries_per_dataset"])
@@ -505,8 +407,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps({"output": result.output, "steps": result.steps, "pairs": result.pairs,
                           "minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-50:]))}))
     if not no_tune:
-        print(json.dumps(tune_depth_and_alpha(config.output, tune_depth, max_queries=tune_max, passages=tune_passages),
-                         indent=1))
+        from .tune import tune_lab_cross_encoder
+
+        print(json.dumps(tune_lab_cross_encoder(config.output)["chosen"], indent=1))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..data import Dataset, dataset_dir, load_dataset
-from ..pipeline import FirstStage
+from ..core.stage import FirstStage
 
 
 @dataclass

@@ -32,7 +32,7 @@ def z(x: np.ndarray) -> np.ndarray:
 def maxsim_scorer(model: str, max_length: int = 128, device: str = "cpu"):
     """Zero-shot MaxSim over the frozen body's token embeddings (the lab's ``"maxsim"`` reranker,
     Khattab & Zaharia, SIGIR 2020), at the training length; no disk cache on the training path."""
-    from ..rerankers.colbert import ZeroShotMaxSim
+    from ..rerankers.maxsim import ZeroShotMaxSim
 
     maxsim = ZeroShotMaxSim(model, doc_maxlen=max_length, query_maxlen=max_length, cache=False, device=device)
     return lambda query, documents: np.asarray(maxsim.score(query, list(documents)), dtype=np.float64)

@@ -24,7 +24,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .run import Run
+from ..core.run import Run
 
 DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
 _METRIC = re.compile(r"^(ndcg|recall|p|mrr|map)(?:@(\d+))?$")

@@ -1,7 +1,9 @@
-"""Plots: the lift chart, the quality–latency Pareto frontier, depth sweeps.
+"""Plots: the lift chart, the quality–cost Pareto frontier, depth curves, rank movement,
+MaxSim token heatmaps.
 
 Every function draws on a matplotlib Axes (new figure when none is given), returns the
-Figure, and saves a PNG when ``path`` is given.
+Figure, and saves a PNG when ``path`` is given. Importing this module leaves matplotlib's
+backend alone (a headless machine falls back to Agg by itself).
 
 Usage::
 
@@ -12,13 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
-
-if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "ipympl", "widget", "qt", "tk", "macosx")):
-    matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from .cache import atomic_path
+from ..core.files import atomic_path
 
 _COLORS = ["#9aa5b1", "#7b8794", "#3e7cb1", "#f29e4c", "#e4572e", "#76b041", "#8e6c8a", "#17becf"]
 
@@ -92,10 +90,13 @@ def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def pareto_plot(rows: Sequence[Mapping], quality: str = "ndcg@10",
-                latencies: Sequence[str] = ("median_ms", "p95_ms"), path: str | Path | None = None):
+                latencies: Sequence[str] = ("model_median_ms", "model_p95_ms"), path: str | Path | None = None,
+                cpu: str | None = None):
     """Quality against per-query latency; the frontier is drawn and its points labelled.
 
-    ``rows``: dicts with ``name``, ``quality`` and each latency column (e.g. Experiment.table()).
+    ``rows``: dicts with ``name``, ``quality`` and each latency column (e.g. ``Experiment.table()``,
+    whose ``model_*`` columns are the cost with empty caches and ``wall_*`` the time this run spent).
+    ``cpu``: named in the axis label (timings are machine-specific).
     """
     fig, axes = plt.subplots(1, len(latencies), figsize=(6.2 * len(latencies), 4.4), dpi=110, squeeze=False)
     for ax, column in zip(axes[0], latencies):
@@ -109,7 +110,10 @@ def pareto_plot(rows: Sequence[Mapping], quality: str = "ndcg@10",
         fx = [points[i] for i in front]
         ax.plot([p[0] for p in fx], [p[1] for p in fx], "--", color=_COLORS[2], zorder=2)
         ax.set_xscale("log")
-        ax.set_xlabel(f"{column.replace('_', ' ')} per query (log scale)")
+        clock = "model latency (empty caches)" if column.startswith("model_") else \
+            "wall time (as spent, caches warm)" if column.startswith("wall_") else column
+        stat = "p95" if "p95" in column else "median" if "median" in column else ""
+        ax.set_xlabel(f"{stat} {clock} per query, ms (log)" + (f"\n{cpu}" if cpu else ""))
         ax.set_ylabel(quality)
         ax.grid(alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
@@ -118,8 +122,8 @@ def pareto_plot(rows: Sequence[Mapping], quality: str = "ndcg@10",
     return _save(fig, path)
 
 
-def depth_sweep(curves: Mapping[str, Mapping[int, float]], quality: str = "nDCG@10",
-                path: str | Path | None = None, ax=None):
+def depth_curves(curves: Mapping[str, Mapping[int, float]], quality: str = "nDCG@10",
+                 path: str | Path | None = None, ax=None):
     """Quality against reranking depth k, one line per reranker."""
     fig, ax = _figure(ax)
     for i, (name, curve) in enumerate(curves.items()):
@@ -132,3 +136,28 @@ def depth_sweep(curves: Mapping[str, Mapping[int, float]], quality: str = "nDCG@
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
+
+
+def plot_explanation(explanation, ax=None, max_doc_tokens: int | None = 80, title: str | None = None,
+                     path: str | Path | None = None):
+    """Heatmap of query x document token cosine (a late-interaction ``Explanation``), each query
+    token's MaxSim match boxed and its contribution written beside it."""
+    e = explanation
+    sim, doc_tokens, best = e.similarity, e.doc_tokens, e.best
+    if max_doc_tokens is not None and len(doc_tokens) > max_doc_tokens:
+        cut = max(max_doc_tokens, int(best.max()) + 1)  # keep every best match visible
+        sim, doc_tokens = sim[:, :cut], doc_tokens[:cut]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(0.22 * len(doc_tokens) + 3, 24), 0.3 * len(e.query_tokens) + 1.5))
+    image = ax.imshow(sim, aspect="auto", cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
+    ax.set_yticks(range(len(e.query_tokens)), [f"{t}  {c:+.2f}" for t, c in zip(e.query_tokens, e.contributions)],
+                  fontsize=7)
+    ax.set_xticks(range(len(doc_tokens)), doc_tokens, rotation=90, fontsize=6)
+    for i, j in enumerate(best):
+        if j < sim.shape[1]:
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.2))
+    ax.set_xlabel("document tokens (red box: each query token's MaxSim match)")
+    ax.set_ylabel("query tokens  (contribution)")
+    ax.set_title(title or f"MaxSim score {e.score:.3f}")
+    ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="cosine")
+    return _save(ax.figure, path)

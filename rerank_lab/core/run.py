@@ -16,43 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import numpy as np
-
-from .cache import atomic_write_text
+from .cost import StageCost, query_seconds
+from .files import atomic_write_text
 
 ScoredDoc = tuple[str, float]
-
-
-@dataclass(frozen=True)
-class StageCost:
-    """What one stage spent: wall time, items scored and (for LLMs) calls and tokens."""
-
-    stage: str
-    seconds: float
-    items_scored: int
-    per_query_seconds: Mapping[str, float] = field(default_factory=dict, repr=False)
-    counters: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def queries(self) -> int:
-        return len(self.per_query_seconds)
-
-    def latency(self, quantile: float = 0.5) -> float:
-        """Per-query latency in seconds at ``quantile`` (0.5 = median, 0.95 = p95)."""
-        if not self.per_query_seconds:
-            return 0.0
-        return float(np.quantile(list(self.per_query_seconds.values()), quantile))
-
-    def as_dict(self) -> dict:
-        return {
-            "stage": self.stage,
-            "seconds": round(self.seconds, 4),
-            "items_scored": self.items_scored,
-            "queries": self.queries,
-            "median_query_seconds": round(self.latency(0.5), 5),
-            "p95_query_seconds": round(self.latency(0.95), 5),
-            **dict(self.counters),
-        }
 
 
 def trec_order(scores: Mapping[str, float]) -> list[ScoredDoc]:
@@ -101,16 +68,16 @@ class Run:
         """``{qid: {doc_id: score}}``, the shape pytrec_eval and BEIR expect."""
         return {q: dict(r) for q, r in self.rankings.items()}
 
-    def total_seconds(self) -> float:
-        return sum(c.seconds for c in self.costs)
+    def total_seconds(self, clock: str = "wall") -> float:
+        """Seconds over all stages: ``"wall"`` as spent, ``"model"`` as with empty caches."""
+        return sum(c.seconds if clock == "wall" else float(c.model_seconds or 0.0) for c in self.costs)
 
-    def query_seconds(self) -> dict[str, float]:
-        """Per-query latency summed over all stages."""
-        total: dict[str, float] = {}
-        for cost in self.costs:
-            for q, s in cost.per_query_seconds.items():
-                total[q] = total.get(q, 0.0) + s
-        return total
+    def query_seconds(self, clock: str = "model") -> dict[str, float]:
+        """Per-query latency summed over all stages (``clock``: ``"model"`` or ``"wall"``)."""
+        return query_seconds(self.costs, clock)
+
+    def rename(self, name: str) -> "Run":
+        return replace(self, name=name)
 
     # -- TREC run files -------------------------------------------------------------
     def write_trec(self, path: str | os.PathLike, tag: str | None = None) -> Path:

@@ -1,0 +1,1 @@
+"""Analysis: trec_eval-exact evaluation and significance, declarative experiments, plots."""

@@ -1,0 +1,45 @@
+"""The lab's committed weights: where they live, the command that makes them, and the one
+tuning record (``tuning.json``) every trained family reads and :mod:`rerank_lab.train.tune` writes.
+
+``tuning.json`` holds what the tuner chose on train/dev splits (never test): how to mix the
+reranker with its first stage (``alpha``), how deep to rerank (``rerank_depth``), the scorer
+settings it picked (e.g. ``passages``), plus every setting it tried with its quality and cost.
+
+Usage::
+
+    tuning = read_tuning(LAB_CE_DIR)       # Tuning(alpha=0.25, rerank_depth=50, scorer_settings={...})
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+LAB_CE_DIR = WEIGHTS / "lab-ce"
+LAB_COLBERT_DIR = WEIGHTS / "colbert-minilm"
+TRAIN_CE_COMMAND = "python -m rerank_lab.train.cross_encoder"
+TRAIN_COLBERT_COMMAND = "python -m rerank_lab.train.colbert"
+TUNING_FILE = "tuning.json"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How a trained reranker is used: ``alpha`` (1 = reranker alone), ``rerank_depth`` (None =
+    every candidate) and the scorer settings the tuner chose."""
+
+    alpha: float = 1.0
+    rerank_depth: int | None = None
+    scorer_settings: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+def read_tuning(folder: str | os.PathLike) -> Tuning:
+    """The tuner's choice for the weights in ``folder`` (an untuned model: alpha 1, all candidates)."""
+    path = Path(folder) / TUNING_FILE
+    if not path.exists():
+        return Tuning()
+    record = json.loads(path.read_text())
+    chosen = record["chosen"]
+    return Tuning(float(chosen["alpha"]), chosen.get("rerank_depth"), dict(chosen.get("settings", {})), record)

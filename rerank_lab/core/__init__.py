@@ -1,0 +1,14 @@
+"""The core: runs, stages, the reranker protocol, composition, interpolation, cost.
+
+It imports nothing else from the package; every other layer builds on it.
+"""
+from .cost import StageCost
+from .data import Dataset, Document, Query, corpus_fingerprint
+from .interpolate import Interpolate, interpolate_runs
+from .reranker import FunctionReranker, Reranker, as_reranker
+from .run import Run, trec_order
+from .stage import Cascade, Cutoff, FirstStage, FixedRun, Rerank, Scorer, Stage, as_stage
+
+__all__ = ["Cascade", "Cutoff", "Dataset", "Document", "FirstStage", "FixedRun", "FunctionReranker", "Interpolate",
+           "Query", "Rerank", "Reranker", "Run", "Scorer", "Stage", "StageCost", "as_reranker", "as_stage",
+           "corpus_fingerprint", "interpolate_runs", "trec_order"]
