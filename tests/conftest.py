@@ -42,13 +42,3 @@ def toy():
     from rerank_lab import load_dataset
 
     return load_dataset("toy")
-
-
-def write_beir(folder: Path, corpus_lines, query_lines, qrels_rows, split="test") -> Path:
-    """Write a small BEIR-layout dataset; lines are raw strings so tests can break them."""
-    (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    (folder / "corpus.jsonl").write_text("\n".join(corpus_lines) + "\n")
-    (folder / "queries.jsonl").write_text("\n".join(query_lines) + "\n")
-    rows = ["query-id\tcorpus-id\tscore"] + ["\t".join(map(str, r)) for r in qrels_rows]
-    (folder / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
-    return folder

@@ -5,7 +5,7 @@ import pytest
 from rerank_lab import DataError, DataWarning, load_dataset
 from rerank_lab.data import Document
 
-from conftest import write_beir
+from tests.support import write_beir
 
 
 def doc(i, text="some text", title=""):

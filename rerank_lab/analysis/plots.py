@@ -161,3 +161,82 @@ def plot_explanation(explanation, ax=None, max_doc_tokens: int | None = 80, titl
     ax.set_title(title or f"MaxSim score {e.score:.3f}")
     ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="cosine")
     return _save(ax.figure, path)
+
+
+def rank_movement(before, after, query_id: str, k: int = 7, relevant=None, labels=None,
+                  names: tuple[str, str] = ("first stage", "reranked"), title: str | None = None,
+                  path: str | Path | None = None, ax=None):
+    """Where a reranker moved documents: a slope chart from ``before``'s top ``k`` to ``after``'s
+    top ``k`` for one query (two Runs). ``relevant``: doc id -> grade (e.g. ``dataset.qrels[q]``),
+    drawn in colour; ``labels``: doc id -> short text shown beside each end."""
+    relevant = relevant or {}
+    labels = labels or {}
+    left, right = before.doc_ids(query_id, k), after.doc_ids(query_id, k)
+    fig, ax = _figure(ax, (8, 0.45 * k + 1.6))
+    full_before = before.doc_ids(query_id)
+    for doc in dict.fromkeys(left + right):
+        y0 = left.index(doc) if doc in left else (full_before.index(doc) if doc in full_before else k)
+        y1 = right.index(doc) if doc in right else k
+        grade = relevant.get(doc, 0)
+        color = _COLORS[4] if grade > 0 else _COLORS[0]
+        ax.plot([0, 1], [min(y0, k), min(y1, k)], "-o", color=color, lw=2.5 if grade > 0 else 1.2, zorder=3 if grade else 2)
+        text = labels.get(doc, doc)
+        if doc in left:
+            ax.annotate(f"{text}  ", (0, y0), ha="right", va="center", fontsize=8, color=color)
+        if doc in right:
+            ax.annotate(f"  {text}" + (f"  (rel {grade})" if grade else ""), (1, y1), ha="left", va="center",
+                        fontsize=8, color=color)
+        if y0 >= k and doc in right:
+            ax.annotate(f"from rank {y0 + 1}" if y0 < len(full_before) else "new", (0.02, k), fontsize=7, color=color)
+    ax.set_ylim(k + 0.5, -0.7)
+    ax.set_xlim(-0.9, 1.9)
+    ax.set_yticks(range(k), [f"#{i + 1}" for i in range(k)])
+    ax.set_xticks([0, 1], list(names))
+    ax.spines[["top", "right", "bottom"]].set_visible(False)
+    ax.set_title(title or f"query {query_id}: where reranking moved the top {k}")
+    return _save(fig, path)
+
+
+def tuning_frontier(record: Mapping, path: str | Path | None = None, ax=None, cpu: str | None = None):
+    """The settings a cost-aware tuner chose from (``tuning.json``): mean nDCG@10 on the tuning
+    splits against model seconds per query, the tolerance band under the best, the choice ringed."""
+    rows = record["frontier"]
+    fig, ax = _figure(ax, (7, 4.2))
+    best, chosen = record["best"], record["chosen_row"]
+    ax.axhspan(best["mean"] - record["tolerance"], best["mean"], color=_COLORS[5], alpha=0.15,
+               label=f"within {record['tolerance']} of the best")
+    for row in rows:
+        x, y = row["model_seconds_per_query"], row["mean"]
+        ax.scatter(x, y, s=30, color=_COLORS[2])
+        settings = ",".join(f"{v}" for v in row["settings"].values() if v is not None) or "truncate"
+        ax.annotate(f"{settings} @{row['rerank_depth']} a={row['alpha']:g}", (x, y), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.scatter(chosen["model_seconds_per_query"], chosen["mean"], s=160, facecolors="none", edgecolors=_COLORS[4],
+               linewidths=2, label="chosen (cheapest in the band)")
+    ax.set_xscale("log")
+    ax.set_xlabel("model seconds per query (empty caches, log)" + (f"\n{cpu}" if cpu else ""))
+    ax.set_ylabel("mean nDCG@10 over the tuning splits")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)
+
+
+def training_curve(curve: Sequence[float], window: int = 25, xlabel: str = "step", ylabel: str = "loss",
+                   title: str | None = None, path: str | Path | None = None, ax=None):
+    """A training loss per step with its moving average over ``window`` steps."""
+    import numpy as np
+
+    values = np.asarray(curve, dtype=float)
+    fig, ax = _figure(ax, (6, 3.5))
+    ax.plot(values, alpha=0.3, label="per step", color=_COLORS[2])
+    window = max(1, min(window, len(values)))
+    if len(values):
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, len(values)), smooth, label=f"mean of {window}", color=_COLORS[4])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "training loss")
+    ax.legend()
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)

@@ -34,6 +34,21 @@ def available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
+def supports(capability: str) -> bool:
+    """Whether this CPU has OpenVINO kernels for ``capability`` (``"BF16"``, ``"INT8"``...)."""
+    import openvino as ov
+
+    return capability in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def effective_mode(mode: str) -> str:
+    """The precision OpenVINO really runs ``mode`` in here: without bf16 kernels (no AVX512-BF16
+    or AMX) the bf16 hint falls back to fp32, so ``fast`` computes exactly what ``exact`` does."""
+    if mode == "fast" and available() and not supports("BF16"):
+        return "exact"
+    return mode
+
+
 def resolve_backend(backend: str) -> str:
     """``"auto"``: OpenVINO when it is installed (faster on the CPU in every mode), else torch."""
     if backend not in ("auto", "openvino", "torch"):

@@ -43,3 +43,13 @@ def read_tuning(folder: str | os.PathLike) -> Tuning:
     record = json.loads(path.read_text())
     chosen = record["chosen"]
     return Tuning(float(chosen["alpha"]), chosen.get("rerank_depth"), dict(chosen.get("settings", {})), record)
+
+
+def training_record(folder: str | os.PathLike) -> dict:
+    """What the training recipe recorded beside the weights (``training.json`` for the
+    cross-encoder, ``rerank_lab_training.json`` for ColBERT): config, curve, device, budget."""
+    for name in ("training.json", "rerank_lab_training.json"):
+        path = Path(folder) / name
+        if path.exists():
+            return json.loads(path.read_text())
+    raise FileNotFoundError(f"no training record in {folder}: weights made outside the lab recipes")

@@ -293,6 +293,8 @@ class Scorer(Stage):
         return timed()
 
     def count(self, key: str, n: float = 1) -> None:
+        if not n:
+            return
         counts = self._state.setdefault("counts", {})
         counts[key] = counts.get(key, 0) + n
 

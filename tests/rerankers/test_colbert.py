@@ -11,7 +11,8 @@ import torch
 
 from rerank_lab.rerankers import REGISTRY, load_reranker
 from rerank_lab.rerankers import colbert as colbert_module
-from rerank_lab.rerankers.colbert import ColBERTReranker, maxsim, pad_documents
+from rerank_lab.rerankers.colbert import ColBERT
+from rerank_lab.rerankers.late_interaction import Projected, maxsim, pad_documents, pca_projection
 
 DOCS = ["Scurvy is caused by a lack of vitamin C.", "Dogs bark, loudly!", "Cats purr when they are content."]
 
@@ -59,44 +60,45 @@ def test_maxsim_matches_colbert_ai_and_padding_never_contributes():
 
 
 def test_colbert_padding_tokens_never_contribute(tiny_checkpoint):
-    reranker = ColBERTReranker(tiny_checkpoint, bf16=False, cache=False)
+    reranker = ColBERT(tiny_checkpoint, bf16=False, cache=False)
     short = DOCS[1]
     alone = reranker.score("why do dogs bark?", [short])[0]
     batched = reranker.score("why do dogs bark?", [short, DOCS[0] * 5])[0]  # padded to the long one
     assert batched == pytest.approx(alone, abs=1e-3)
     (embeddings,) = reranker.encode_documents([short])
-    n_tokens = len(reranker.checkpoint.doc_tokenizer.tensorize([short])[0][0])
+    n_tokens = len(reranker.loaded.doc_tokenizer.tensorize([short])[0][0])
     assert embeddings.shape[0] < n_tokens  # punctuation dropped, no [PAD] rows stored
 
 
 def test_cache_hit_and_reload_from_disk(tiny_checkpoint):
-    first = ColBERTReranker(tiny_checkpoint, bf16=False)
+    first = ColBERT(tiny_checkpoint, bf16=False)
     cold = first.score("what causes scurvy?", DOCS)
-    assert first.counters == {"query_encodings": 1, "cache_hits": 0, "cache_misses": 3, "docs_encoded": 3}
+    counts = {k: v for k, v in first.counters.items() if not k.endswith("seconds")}
+    assert counts == {"query_encodings": 1, "cache_misses": 3, "docs_encoded": 3}
     warm = first.score("what causes scurvy?", DOCS)
     assert warm == cold and first.counters["cache_hits"] == 3 and first.counters["docs_encoded"] == 3
+    assert first.counters["saved_seconds"] > 0  # the hits report the encoding time they saved
     first.flush()
-    second = ColBERTReranker(tiny_checkpoint, bf16=False)  # a new process would see the same shards
+    second = ColBERT(tiny_checkpoint, bf16=False)  # a new process would see the same shards
     assert second.score("what causes scurvy?", DOCS) == cold
     assert second.counters.get("cache_misses", 0) == 0 and second.counters["cache_hits"] == 3
 
 
 def test_explanation_adds_up_to_the_score(tiny_checkpoint):
-    reranker = ColBERTReranker(tiny_checkpoint, bf16=False)
+    reranker = ColBERT(tiny_checkpoint, bf16=False)
     explanation = reranker.explain("what causes scurvy?", DOCS[0])
     assert explanation.similarity.shape == (len(explanation.query_tokens), len(explanation.doc_tokens))
     assert explanation.contributions.sum() == pytest.approx(explanation.score)
     assert explanation.score == pytest.approx(reranker.score("what causes scurvy?", [DOCS[0]])[0], abs=1e-3)
     assert "[Q]" in explanation.query_tokens and "[D]" in explanation.doc_tokens
     assert "[PAD]" not in explanation.doc_tokens and "," not in explanation.doc_tokens
-    import matplotlib
+    from rerank_lab.analysis.plots import plot_explanation
 
-    matplotlib.use("Agg")
-    colbert_module.plot_explanation(explanation)
+    assert plot_explanation(explanation).axes
 
 
 def test_zero_shot_maxsim_ranks_the_obvious_document_first():
-    reranker = load_reranker("maxsim", bf16=False)
+    reranker = load_reranker("maxsim")
     scores = reranker.score("what causes scurvy?", DOCS)
     assert int(np.argmax(scores)) == 0 and reranker.counters["docs_encoded"] == 3
     explanation = reranker.explain("what causes scurvy?", DOCS[0])
@@ -105,7 +107,7 @@ def test_zero_shot_maxsim_ranks_the_obvious_document_first():
 
 def test_registry_names_and_missing_weights_message(monkeypatch, tmp_path):
     assert {"colbert", "maxsim"} <= set(REGISTRY)
-    monkeypatch.setattr(colbert_module, "WEIGHTS_DIR", tmp_path / "absent")
+    monkeypatch.setattr(colbert_module, "LAB_COLBERT_DIR", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="python -m rerank_lab.train.colbert"):
         load_reranker("colbert")
 
@@ -121,7 +123,7 @@ def test_colbert_ai_training_runs_two_steps_in_process(tmp_path):
                                                retriever="bm25"))
     finally:
         faulthandler.cancel_dump_traceback_later()
-    reranker = ColBERTReranker(out, cache=False)
+    reranker = ColBERT(out, cache=False)
     assert reranker.config.dim == 32 and reranker.config.doc_maxlen == 64
     scores = reranker.score("I forgot my password", ["reset your password here", "opening hours"])
     assert all(math.isfinite(s) for s in scores)
@@ -133,12 +135,16 @@ def test_pipeline_with_first_stage_interpolation(tiny_checkpoint):
 
     toy = load_dataset("toy")
     first = (BM25() % 5)(toy)
-    reranker = ColBERTReranker(tiny_checkpoint, bf16=False, alpha=0.0)
-    run = (BM25() % 5 >> reranker)(toy)
+    reranker = colbert_module.colbert(tiny_checkpoint, bf16=False)
+    assert isinstance(reranker, ColBERT)  # a given checkpoint is plain MaxSim
+    from rerank_lab import Interpolate
+
+    run = (BM25() % 5 >> Interpolate(reranker, alpha=0.0))(toy)
     assert {q: first.doc_ids(q) for q in first.rankings} == {q: run.doc_ids(q) for q in run.rankings}
-    reranker.alpha = 0.5
-    mixed = reranker.transform(toy.queries, toy.corpus, first)
+    mixed = Interpolate(reranker, alpha=0.5).transform(toy.queries, toy.corpus, first)
     assert set(mixed.rankings) == set(first.rankings) and mixed.costs[-1].counters["query_encodings"] >= 1
+    lab = load_reranker("colbert")  # the lab model comes mixed with its first stage, as tuned
+    assert isinstance(lab, Interpolate) and 0 < lab.alpha < 1
 
 
 def test_identity_init_scores_maxsim_over_the_body_tokens(tmp_path):
@@ -146,14 +152,14 @@ def test_identity_init_scores_maxsim_over_the_body_tokens(tmp_path):
     is the body's own normalised hidden state (what zero-shot MaxSim uses)."""
     from transformers import AutoModel
 
-    from rerank_lab.models import MINILM, resolve_model
+    from rerank_lab.components.models import MINILM, resolve_model
     from rerank_lab.train.colbert import ColBERTTrainConfig, build_initial_checkpoint
 
     with pytest.raises(ValueError, match="identity"):
         build_initial_checkpoint(ColBERTTrainConfig(dim=32, init="identity"), tmp_path / "bad", DOCS)
     folder = build_initial_checkpoint(ColBERTTrainConfig(dim=384, init="identity", doc_maxlen=64), tmp_path / "id", DOCS)
-    reranker = ColBERTReranker(folder, bf16=False, cache=False)
-    ck = reranker.checkpoint
+    reranker = ColBERT(folder, bf16=False, cache=False)
+    ck = reranker.loaded
     ids, mask = ck.doc_tokenizer.tensorize([DOCS[0]])
     with torch.no_grad():
         ours = ck.doc(ids, mask, keep_dims=True)[0]
@@ -180,19 +186,19 @@ def test_ensemble_teacher_distillation_runs_on_the_toy_set(tmp_path):
         out = train_colbert(cfg)
     finally:
         faulthandler.cancel_dump_traceback_later()
-    scores = ColBERTReranker(out, cache=False).score("I forgot my password", ["reset your password here", "opening hours"])
+    scores = ColBERT(out, cache=False).score("I forgot my password", ["reset your password here", "opening hours"])
     assert all(math.isfinite(s) for s in scores)
 
 
 def test_without_query_augmentation_only_real_query_tokens_score(tiny_checkpoint):
     from colbert.modeling.tokenization import QueryTokenizer
 
-    from rerank_lab.rerankers.colbert import query_augmentation
+    from rerank_lab.backends.colbert_ai import query_augmentation
 
     query = "forgot password"
-    plain = ColBERTReranker(tiny_checkpoint, bf16=False, cache=False, query_augmentation=False)
-    augmented = ColBERTReranker(tiny_checkpoint, bf16=False, cache=False, query_augmentation=True)
-    ids, mask = plain.checkpoint.query_tokenizer.tensorize([query])
+    plain = ColBERT(tiny_checkpoint, bf16=False, cache=False, augment_queries=False)
+    augmented = ColBERT(tiny_checkpoint, bf16=False, cache=False, augment_queries=True)
+    ids, mask = plain.loaded.query_tokenizer.tensorize([query])  # outside the block: colbert-ai's own
     real = int(mask.sum())
     assert real < ids.shape[1]  # the query leaves slots to fill
     Q_plain, Q_aug = plain.encode_query(query), augmented.encode_query(query)
@@ -201,7 +207,7 @@ def test_without_query_augmentation_only_real_query_tokens_score(tiny_checkpoint
     D = torch.from_numpy(plain.encode_documents([DOCS[0]])[0])
     by_hand = (Q_plain[:real] @ D.T).max(dim=1).values.sum().item()
     assert plain.score(query, [DOCS[0]])[0] == pytest.approx(by_hand, abs=1e-3)  # fp16 storage
-    # the training-time switch patches colbert-ai's tokenizer only inside the block
+    # the one switch (inference and training) patches colbert-ai's tokenizer only inside the block
     original = QueryTokenizer.tensorize
     with query_augmentation(False):
         assert QueryTokenizer.tensorize is not original
@@ -209,3 +215,17 @@ def test_without_query_augmentation_only_real_query_tokens_score(tiny_checkpoint
     # the heatmap leaves padding out
     q_tokens, _, Q, _ = plain.tokens(query, DOCS[0])
     assert len(q_tokens) == Q.shape[0] == real
+
+
+def test_projection_ablation_reuses_the_cached_encodings(tiny_checkpoint):
+    reranker = ColBERT(tiny_checkpoint, bf16=False)
+    full = reranker.score("what causes scurvy?", DOCS)
+    embeddings = reranker.document_embeddings(DOCS)
+    identity = Projected(reranker, np.eye(32, dtype=np.float32))
+    # the identity only re-normalises the fp16-stored vectors
+    assert identity.score("what causes scurvy?", DOCS) == pytest.approx(full, rel=1e-3)
+    low = Projected(reranker, pca_projection(embeddings, 8))
+    encoded = reranker.counters["docs_encoded"]
+    scores = low.score("what causes scurvy?", DOCS)
+    assert low.counters["docs_encoded"] == encoded and scores != pytest.approx(full, abs=1e-3)
+    assert low.explain("what causes scurvy?", DOCS[0]).score == pytest.approx(scores[0], abs=1e-2)

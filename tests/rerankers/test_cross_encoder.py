@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rerank_lab.backends import openvino
+from rerank_lab.components.models import MINILM, resolve_model
+from rerank_lab.core.stage import Rerank
 from rerank_lab.data import load_dataset
 from rerank_lab.first_stage import BM25
-from rerank_lab.models import MINILM, resolve_model
-from rerank_lab.rerankers.cross_encoder import CrossEncoder
+from rerank_lab.rerankers.cross_encoder import CrossEncoderScorer, cross_encoder
 
 QUERY = "how do I reset my password"
 DOCS = [
@@ -55,15 +57,15 @@ def test_equals_sentence_transformers(one_logit, backend):
 
     st = STCrossEncoder(one_logit, max_length=32, device="cpu")
     pairs = [(QUERY, d) for d in DOCS]
-    ours = CrossEncoder(one_logit, max_length=32, batch_size=2, backend=backend, cache=False)
+    ours = CrossEncoderScorer(one_logit, max_length=32, batch_size=2, backend=backend)
     raw = st.predict(pairs, batch_size=2, activation_fn=torch.nn.Identity())
     assert np.abs(np.asarray(ours.score(QUERY, DOCS)) - raw).max() <= 1e-4
-    assert (ours._openvino is not None) == (backend == "openvino")  # the backend asked for is the one that ran
+    assert ("openvino" in ours._state) == (backend == "openvino")  # the backend asked for is the one that ran
     if backend == "openvino":  # threads= reaches OpenVINO, not only torch
-        one = CrossEncoder(one_logit, max_length=32, backend=backend, threads=1, cache=False)
+        one = CrossEncoderScorer(one_logit, max_length=32, backend=backend, threads=1)
         assert np.abs(np.asarray(one.score(QUERY, DOCS)) - raw).max() <= 1e-4
-        assert int(one._openvino.get_compiled_model().get_property("INFERENCE_NUM_THREADS")) == 1
-    sig = CrossEncoder(one_logit, max_length=32, activation="sigmoid", backend=backend, cache=False)
+        assert int(one._state["openvino"].get_compiled_model().get_property("INFERENCE_NUM_THREADS")) == 1
+    sig = CrossEncoderScorer(one_logit, max_length=32, activation="sigmoid", backend=backend)
     assert np.abs(np.asarray(sig.score(QUERY, DOCS)) - st.predict(pairs, activation_fn=torch.nn.Sigmoid())).max() <= 1e-4
 
 
@@ -74,42 +76,61 @@ def test_two_logit_head_matches_softmax(two_logit):
     st = STCrossEncoder(two_logit, max_length=32, device="cpu")
     probs = torch.softmax(torch.tensor(st.predict([(QUERY, d) for d in DOCS], activation_fn=torch.nn.Identity())),
                           dim=1)[:, 1].numpy()
-    ours = CrossEncoder(two_logit, max_length=32, activation="softmax", cache=False)
+    ours = CrossEncoderScorer(two_logit, max_length=32, activation="softmax")
     assert np.abs(np.asarray(ours.score(QUERY, DOCS)) - probs).max() <= 1e-4
 
 
-@pytest.mark.parametrize("backend", ["openvino", "torch"])
-def test_fast_mode_close_to_exact(one_logit, backend):
-    exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
-    fast = CrossEncoder(one_logit, max_length=32, mode="fast", backend=backend, cache=False, refine_margin=0)
+def test_cross_query_batches_equal_per_query_scores(one_logit):
+    scorer = CrossEncoderScorer(one_logit, max_length=32, batch_size=3)
+    requests = [(QUERY, DOCS), ("capital of france", DOCS[:2]), ("nothing", [])]
+    batched = scorer.score_batch(requests)
+    assert [len(b) for b in batched] == [4, 2, 0]
+    for (query, docs), got in zip(requests, batched):
+        assert got == pytest.approx(scorer.score(query, docs), abs=1e-5)
+
+
+def test_fast_mode_close_to_exact_in_bf16(one_logit):
+    exact = CrossEncoderScorer(one_logit, max_length=32).score(QUERY, DOCS)
+    fast = CrossEncoderScorer(one_logit, max_length=32, mode="fast", backend="torch")  # bf16 weights on any CPU
     scores = fast.score(QUERY, DOCS)
     assert np.corrcoef(exact, scores)[0, 1] > 0.95
-    assert np.abs(np.asarray(exact) - np.asarray(scores)).max() < 0.05  # bf16 rounding, not another model
-    # pairs of other lengths in one call: the converted graph takes any batch and sequence length
-    mixed = fast.score(QUERY, [DOCS[0] * 5, "x"])
+    assert 0 < np.abs(np.asarray(exact) - np.asarray(scores)).max() < 0.05  # bf16 rounding, not another model
+    mixed = fast.score(QUERY, [DOCS[0] * 5, "x"])  # any batch and sequence length
     assert len(mixed) == 2 and all(np.isfinite(mixed))
 
 
-def test_fast_openvino_graph_is_converted_once(one_logit):
-    from rerank_lab.cache import cache_dir
+def test_fast_without_bf16_kernels_is_exact_and_shares_its_cache(one_logit):
+    fast = CrossEncoderScorer(one_logit, max_length=32, mode="fast", backend="openvino")
+    if openvino.supports("BF16"):
+        assert fast.precision == "fast" and fast.identity()["precision"] == "fast-openvino"
+    else:  # this CPU: OpenVINO runs the bf16 hint in fp32, so there is nothing to refine or keep apart
+        assert fast.precision == "exact" and fast.identity() == CrossEncoderScorer(one_logit, max_length=32).identity()
+        assert not hasattr(cross_encoder(one_logit, mode="fast", max_length=32), "approximate")
 
-    CrossEncoder(one_logit, max_length=32, mode="fast", cache=False).score(QUERY, DOCS[:1])
+
+def test_openvino_graph_is_converted_once(one_logit):
+    from rerank_lab.components.stores import cache_dir
+
+    openvino._COMPILED.clear()  # compiled requests are shared per process: start from a cold one
+    CrossEncoderScorer(one_logit, max_length=32, mode="exact", backend="openvino").score(QUERY, DOCS[:1])
     graphs = sorted(p.parent for p in cache_dir("openvino").glob("*/model.xml"))
     assert graphs
     stamp = {g: (g / "model.bin").stat().st_mtime_ns for g in graphs}
-    CrossEncoder(one_logit, max_length=32, mode="fast", cache=False).score(QUERY, DOCS[:1])
+    openvino._COMPILED.clear()
+    CrossEncoderScorer(one_logit, max_length=32, mode="exact", backend="openvino").score(QUERY, DOCS[:1])
     assert {g: (g / "model.bin").stat().st_mtime_ns for g in graphs} == stamp
     with pytest.raises(ValueError, match="backend"):
-        CrossEncoder(one_logit, backend="onnx")
+        CrossEncoderScorer(one_logit, backend="onnx")
 
 
 def test_int8_openvino_weights_are_int8_compressed_once_and_keep_the_ranking(one_logit):
     import openvino as ov
 
-    from rerank_lab.cache import cache_dir
+    from rerank_lab.components.stores import cache_dir
 
-    exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
-    scores = CrossEncoder(one_logit, max_length=32, mode="int8", cache=False, refine_margin=0).score(QUERY, DOCS)
+    openvino._COMPILED.clear()
+    exact = CrossEncoderScorer(one_logit, max_length=32).score(QUERY, DOCS)
+    scores = CrossEncoderScorer(one_logit, max_length=32, mode="int8", backend="openvino").score(QUERY, DOCS)
     assert np.corrcoef(exact, scores)[0, 1] > 0.9
     assert not np.allclose(exact, scores, atol=1e-6)  # quantised, not the float model again
     graphs = sorted(cache_dir("openvino").glob("*/w8/model.xml"))
@@ -120,69 +141,70 @@ def test_int8_openvino_weights_are_int8_compressed_once_and_keep_the_ranking(one
     assert len(int8_weights) == 6 * 6  # every Linear of the 6-layer encoder is int8 on disk
     assert not [w for w in int8_weights if "classifier" in w or "pooler" in w]
     stamp = {g: g.stat().st_mtime_ns for g in graphs}
-    CrossEncoder(one_logit, max_length=32, mode="int8", cache=False).score(QUERY, DOCS[:1])
+    openvino._COMPILED.clear()
+    CrossEncoderScorer(one_logit, max_length=32, mode="int8", backend="openvino").score(QUERY, DOCS[:1])
     assert {g: g.stat().st_mtime_ns for g in graphs} == stamp
 
 
-def test_close_calls_at_the_top_are_rescored_exactly(one_logit, tmp_path):
-    from rerank_lab.rerankers.cross_encoder import close_calls
-
-    assert close_calls([3.450, 3.449, 1.1, 0.9], margin=0.01, top=10) == [0, 1]
-    assert close_calls([0.9, 5.0, 4.995, 0.905], margin=0.01, top=2) == [1, 2]  # the tie below the top 2 waits
-    assert close_calls([0.9, 5.0, 4.995, 0.905], margin=0.01, top=4) == [0, 1, 2, 3]
-    assert close_calls([1.0, 1.0], margin=0.0, top=10) == []
+def test_close_calls_at_the_top_are_rescored_exactly(one_logit):
     with pytest.raises(ValueError, match="refine_margin"):
-        CrossEncoder(one_logit, mode="fast", refine_margin=-1)
-
-    path = tmp_path / "scores.sqlite"
-    exact = CrossEncoder(one_logit, max_length=32, cache=False).score(QUERY, DOCS)
-    raw = CrossEncoder(one_logit, max_length=32, mode="fast", refine_margin=0, cache_path=path).score(QUERY, DOCS)
+        cross_encoder(one_logit, mode="fast", refine_margin=-1)
+    exact = CrossEncoderScorer(one_logit, max_length=32).score(QUERY, DOCS)
+    raw = cross_encoder(one_logit, max_length=32, mode="fast", backend="torch", refine_margin=0).score(QUERY, DOCS)
     assert np.abs(np.asarray(raw) - exact).max() > 1e-4  # bf16: there is something to refine
     # A margin wider than the score range makes every candidate a close call: all exact.
-    wide = CrossEncoder(one_logit, max_length=32, mode="fast", refine_margin=100.0, cache_path=path)
+    wide = cross_encoder(one_logit, max_length=32, mode="fast", backend="torch", refine_margin=100.0)
     assert np.abs(np.asarray(wide.score(QUERY, DOCS)) - exact).max() <= 1e-4
     assert wide.counters["refined_pairs"] == len(DOCS)
-    assert wide.counters["cache_hits"] == len(DOCS)  # the bf16 scores were cached unrefined
-    # the exact scores went to the cache that mode="exact" reads
-    reader = CrossEncoder(one_logit, max_length=32, cache_path=path)
+    assert wide.counters["cache_hits"] >= len(DOCS)  # the bf16 scores were cached unrefined
+    # the exact scores went to the cache that mode="exact" reads (torch and OpenVINO fp32 share it)
+    reader = cross_encoder(one_logit, max_length=32)
     assert reader.score(QUERY, DOCS) == pytest.approx(exact, abs=1e-4)
-    assert reader.counters["cache_hits"] == len(DOCS) and reader._model is None
-    # top=1 with a narrow margin: only a tie with the winner is refined
-    narrow = CrossEncoder(one_logit, max_length=32, mode="fast", refine_margin=1e-9, refine_top=1, cache_path=path)
+    assert reader.counters["cache_hits"] == len(DOCS) and reader.counters.get("pairs", 0) == 0
+    narrow = cross_encoder(one_logit, max_length=32, mode="fast", backend="torch", refine_margin=1e-9, refine_top=1)
     narrow.score(QUERY, DOCS)
     assert narrow.counters.get("refined_pairs", 0) == 0
 
 
-def test_cache_hits_and_resume(one_logit, tmp_path):
-    path = tmp_path / "scores.sqlite"
-    first = CrossEncoder(one_logit, max_length=32, cache_path=path)
+def test_cache_hits_resume_and_honest_model_time(one_logit, tmp_path):
+    first = cross_encoder(one_logit, max_length=32)
     scores = first.score(QUERY, DOCS)
     assert first.counters["cache_misses"] == len(DOCS) and first.counters.get("cache_hits", 0) == 0
-    again = CrossEncoder(one_logit, max_length=32, cache_path=path)
+    again = cross_encoder(one_logit, max_length=32)
     assert again.score(QUERY, DOCS) == pytest.approx(scores)
-    assert again.counters["cache_hits"] == len(DOCS) and again._model is None  # no model load at all
-    # another max length is another key
-    other = CrossEncoder(one_logit, max_length=16, cache_path=path)
+    assert again.counters["cache_hits"] == len(DOCS) and "load_seconds" not in again.counters  # no model load
+    other = cross_encoder(one_logit, max_length=16)  # another max length is another key
     other.score(QUERY, DOCS[:1])
     assert other.counters.get("cache_hits", 0) == 0
 
-    # An interrupted pipeline resumes: queries scored before the crash are cache hits.
+    # cold and warm runs of a pipeline: the same model latency, far less wall time
     toy = load_dataset("toy")
-    run = (BM25() % 3)(toy)
-    crashing = CrossEncoder(one_logit, max_length=32, cache_path=tmp_path / "resume.sqlite")
-    calls = {"n": 0}
-    original = crashing._score_uncached
+    run = (BM25() % 5)(toy)
+    cold = Rerank(cross_encoder(one_logit, max_length=64)).transform(toy.queries, toy.corpus, run).costs[-1]
+    warm = Rerank(cross_encoder(one_logit, max_length=64)).transform(toy.queries, toy.corpus, run).costs[-1]
+    assert warm.counters["cache_hits"] == cold.items_scored
+    assert cold.model_seconds / 1.5 <= warm.model_seconds <= cold.model_seconds * 1.5
+    assert warm.seconds < cold.seconds / 2
 
-    def flaky(query, documents):
+    # An interrupted pipeline resumes: queries scored before the crash are cache hits.
+    crashing = cross_encoder(one_logit, max_length=48)
+    calls = {"n": 0}
+    inner = crashing.scorer  # Cached(CrossEncoderScorer)
+    original = type(inner).predict
+
+    def flaky(self, pairs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return original(query, documents)
+        return original(self, pairs)
 
-    crashing._score_uncached = flaky
-    with pytest.raises(KeyboardInterrupt):
-        crashing.transform(toy.queries, toy.corpus, run)
-    resumed = CrossEncoder(one_logit, max_length=32, cache_path=tmp_path / "resume.sqlite")
+    type(inner).predict = flaky
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            crashing.transform(toy.queries, toy.corpus, run)
+    finally:
+        type(inner).predict = original
+    resumed = cross_encoder(one_logit, max_length=48)
     resumed.transform(toy.queries, toy.corpus, run)
     done_before = sum(len(run.doc_ids(q)) for q in list(run.rankings)[:2])
     assert resumed.counters["cache_hits"] == done_before
@@ -190,36 +212,29 @@ def test_cache_hits_and_resume(one_logit, tmp_path):
 
 def test_truncation_counted_and_passages(one_logit):
     long_doc = "password reset instructions and account recovery steps " * 40
-    ce = CrossEncoder(one_logit, max_length=64, cache=False)
+    ce = CrossEncoderScorer(one_logit, max_length=64)
     ce.score(QUERY, [long_doc, "short"])
     assert ce.counters["truncated_pairs"] == 1
     for agg in ("firstp", "maxp", "sump"):
-        p = CrossEncoder(one_logit, max_length=64, passages=agg, cache=False)
+        p = cross_encoder(one_logit, max_length=64, passages=agg, cache=False)
         (s,) = p.score(QUERY, [long_doc])
         assert np.isfinite(s)
-        assert p.counters["passages"] == (1 if agg == "firstp" else p.counters["passages"])
+        assert p.counters.get("truncated_pairs", 0) == 0  # every window fits beside the query
+        assert (p.counters["passages"] == 1) == (agg == "firstp")
         if agg != "firstp":
-            assert p.counters["passages"] > 3 and p.counters.get("truncated_pairs", 0) == 0
+            assert p.counters["passages"] > 3
 
 
 def test_bad_inputs(one_logit):
-    ce = CrossEncoder(one_logit, max_length=64, cache=False)
+    ce = CrossEncoderScorer(one_logit, max_length=64)
     assert ce.score(QUERY, []) == []
     scores = ce.score(QUERY, ["", "word " * 20_000, "a normal document"])
     assert len(scores) == 3 and all(np.isfinite(scores))
     assert ce.counters["truncated_pairs"] == 1
     with pytest.raises(ValueError, match="mode"):
-        CrossEncoder(one_logit, mode="turbo")
-
-
-def test_interpolation_and_depth(one_logit):
-    toy = load_dataset("toy")
-    first = (BM25() % 5)(toy)
-    ce = CrossEncoder(one_logit, max_length=32, cache=False, depth=2, alpha=0.0)
-    run = ce.transform(toy.queries, toy.corpus, first)
-    for q in first.rankings:  # alpha=0 keeps the first-stage order
-        assert run.doc_ids(q) == first.doc_ids(q)
-    assert run.costs[-1].items_scored == sum(min(2, len(first.doc_ids(q))) for q in first.rankings)
+        CrossEncoderScorer(one_logit, mode="turbo")
+    with pytest.raises(ValueError, match="passage aggregation"):
+        cross_encoder(one_logit, passages="best")
 
 
 def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
@@ -250,7 +265,7 @@ def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
     assert result.steps == 2 and len(result.curve) == 2
     resumed = train_cross_encoder(TrainConfig(**{**config.__dict__, "max_steps": 3}), progress=False)
     assert resumed.steps == 3 and resumed.curve[:2] == result.curve
-    ce = CrossEncoder(config.output, max_length=64, cache=False)
+    ce = CrossEncoderScorer(config.output, max_length=64)
     assert len(ce.score(QUERY, DOCS)) == len(DOCS)
 
 
@@ -294,13 +309,18 @@ def test_mining_refuses_test_split():
 def test_lab_cross_encoder_reads_its_tuned_settings(tmp_path):
     import json
 
+    from rerank_lab.core.interpolate import Interpolate
     from rerank_lab.rerankers.cross_encoder import lab_cross_encoder
 
     with pytest.raises(FileNotFoundError, match="python -m rerank_lab.train.cross_encoder"):
         lab_cross_encoder(tmp_path)
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "training.json").write_text(json.dumps({"config": {"max_length": 96}}))
-    (tmp_path / "interpolation.json").write_text(json.dumps({"alpha": 0.3, "depth": 20, "passages": "maxp"}))
+    (tmp_path / "tuning.json").write_text(json.dumps(
+        {"chosen": {"alpha": 0.3, "rerank_depth": 20, "settings": {"passages": "maxp", "mode": "exact"}}}))
     ce = lab_cross_encoder(tmp_path)
-    assert (ce.alpha, ce.depth, ce.passages, ce.max_length, ce.mode) == (0.3, 20, "maxp", 96, "fast")
-    assert lab_cross_encoder(tmp_path, alpha=1.0, passages=None).passages is None  # arguments override the file
+    assert isinstance(ce, Interpolate) and (ce.alpha, ce.rerank_depth, ce.name) == (0.3, 20, "ce")
+    passages = ce.scorer.scorer  # Cached(Passages(CrossEncoderScorer))
+    assert passages.aggregation == "maxp" and (passages.scorer.max_length, passages.scorer.mode) == (96, "exact")
+    pure = lab_cross_encoder(tmp_path, alpha=1.0, rerank_depth=None, passages=None)  # arguments override the file
+    assert not isinstance(pure, Interpolate) and pure.scorer.max_length == 96
