@@ -15,7 +15,7 @@ batching, model loading) -> ``first_stage``, ``rerankers``, ``backends``, ``llm`
 from .analysis.evaluate import Results, evaluate, paired_test
 from .analysis.experiment import Experiment
 from .core import (Cascade, Cutoff, Dataset, Document, FirstStage, FixedRun, Interpolate, Query, Rerank, Reranker,
-                   Run, Scorer, Stage, StageCost)
+                   Run, Scorer, Stage, StageCost, as_scorer)
 from .data import DataError, DataWarning, load_dataset
 from .first_stage import BM25, RRF, Dense, hybrid
 from .rerankers import load_reranker, register
@@ -26,5 +26,5 @@ __version__ = "0.2.0"
 __all__ = [
     "BM25", "Cascade", "Cutoff", "DataError", "DataWarning", "Dataset", "Dense", "Document", "Experiment", "FirstStage",
     "FixedRun", "Interpolate", "Query", "RRF", "Rerank", "Reranker", "Results", "Run", "Scorer", "Stage", "StageCost",
-    "evaluate", "hybrid", "load_dataset", "load_reranker", "paired_test", "parse_pipeline", "register",
+    "as_scorer", "evaluate", "hybrid", "load_dataset", "load_reranker", "paired_test", "parse_pipeline", "register",
 ]

@@ -60,7 +60,7 @@ def cmd_lift(args) -> int:
     tables, sections = {}, []
     for name in args.datasets:
         dataset = _dataset(name, args.split, args.max_queries, args.seed)
-        exp = Experiment(dataset, args.pipelines, baseline=args.pipelines[0])
+        exp = Experiment(dataset, args.pipelines, baseline=list(args.pipelines)[0])
         exp.save(out / name)
         tables[name] = {row["name"]: row["ndcg@10"] for row in exp.table()}
         sections.append(f"## {name} ({args.split}, {len(dataset.queries)} queries)\n\n{exp.markdown()}\n")

@@ -42,12 +42,20 @@ LIFT_RERANKERS = ("maxsim", "colbert", "ce")
 COST_COUNTERS = ("llm_calls", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cache_hits")
 
 
-def lift_pipelines(first_stage: str = "hybrid", rerankers: Sequence[str] = LIFT_RERANKERS) -> list[str]:
-    """BM25, dense, hybrid, then ``first_stage>>name`` for each reranker that loads here
-    (lab-trained weights present). LLM rerankers are left out: too slow for full test sets on CPU."""
+def lift_pipelines(first_stage: str = "hybrid", rerankers: Sequence[str] = LIFT_RERANKERS) -> dict[str, Stage]:
+    """The lift chart's pipelines by spec: BM25, dense, hybrid, then ``first_stage>>name`` for each
+    reranker that loads here (lab-trained weights present). LLM rerankers are left out: too slow
+    for full test sets on a CPU. When zero-shot MaxSim is among them, the hybrid's dense encoder
+    keeps its token states for it (one forward pass over the corpus serves both; no result changes)."""
+    from ..first_stage import BM25, RRF, Dense
     from ..rerankers import ready
 
-    return ["bm25", "dense", "hybrid"] + [f"{first_stage}>>{name}" for name in rerankers if ready(name)]
+    specs = ["bm25", "dense", "hybrid"] + [f"{first_stage}>>{name}" for name in rerankers if ready(name)]
+    shared: dict[str, Stage] = {}
+    if "maxsim" in rerankers:  # whichever of dense and hybrid encodes the corpus first keeps the tokens
+        shared["dense"] = Dense(keep_token_states=True)
+        shared["hybrid"] = RRF((BM25(), shared["dense"]))
+    return {spec: parse_pipeline(spec, shared) for spec in specs}
 
 
 def _key(stage: Stage) -> object:

@@ -136,3 +136,37 @@ class _PassThrough:
 
     def __new__(cls, module, *args, **kwargs):
         return module
+
+
+def openvino_doc_encoder(checkpoint, identity: str, mode: str = "exact", batch_size: int = 32):
+    """colbert-ai's ``docFromText(..., keep_dims=False)`` with the BERT body run by OpenVINO's fused
+    kernels (about 1.3-1.5x torch eager fp32 on a 2-core AVX2 CPU): same tokenisation ([D] marker
+    after [CLS], ``doc_maxlen``), same linear projection, punctuation skiplist, padding removal and
+    L2 normalisation. Returns ``encode(texts) -> list of (tokens, dim) float32 arrays``."""
+    import numpy as np
+
+    from ..components.batching import length_batches, pad_batch
+    from . import openvino
+
+    tokenizer = checkpoint.doc_tokenizer
+    request = openvino.compile_request(checkpoint.bert.float(), tokenizer.tok, f"{identity}:colbert-doc-body", mode)
+    weight = checkpoint.linear.weight.detach().float().numpy().T      # (hidden, dim)
+    skip = set(checkpoint.skiplist) | {checkpoint.pad_token}
+    marker, max_length = tokenizer.D_marker_token_id, checkpoint.colbert_config.doc_maxlen - 1
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        enc = tokenizer.tok(list(texts), padding=False, truncation="longest_first", max_length=max_length)
+        ids = [row[:1] + [marker] + row[1:] for row in enc["input_ids"]]
+        features = [{"input_ids": row, "attention_mask": [1] * len(row), "token_type_ids": [0] * len(row)} for row in ids]
+        out: list = [None] * len(texts)
+        for idx in length_batches([len(row) for row in ids], batch_size):
+            batch = pad_batch([features[i] for i in idx], checkpoint.pad_token, multiple=16)
+            hidden = request.infer({k: v.numpy() for k, v in batch.items()})[0]
+            projected = hidden @ weight
+            for row, i in enumerate(idx):
+                keep = [t not in skip for t in ids[i]]
+                vectors = projected[row, : len(ids[i])][keep]
+                out[i] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+        return out
+
+    return encode

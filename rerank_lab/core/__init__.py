@@ -7,8 +7,8 @@ from .data import Dataset, Document, Query, corpus_fingerprint
 from .interpolate import Interpolate, interpolate_runs
 from .reranker import FunctionReranker, Reranker, as_reranker
 from .run import Run, trec_order
-from .stage import Cascade, Cutoff, FirstStage, FixedRun, Rerank, Scorer, Stage, as_stage
+from .stage import Cascade, Cutoff, FirstStage, FixedRun, FunctionScorer, Rerank, Scorer, Stage, as_scorer, as_stage
 
-__all__ = ["Cascade", "Cutoff", "Dataset", "Document", "FirstStage", "FixedRun", "FunctionReranker", "Interpolate",
-           "Query", "Rerank", "Reranker", "Run", "Scorer", "Stage", "StageCost", "as_reranker", "as_stage",
-           "corpus_fingerprint", "interpolate_runs", "trec_order"]
+__all__ = ["Cascade", "Cutoff", "Dataset", "Document", "FirstStage", "FixedRun", "FunctionReranker", "FunctionScorer",
+           "Interpolate", "Query", "Rerank", "Reranker", "Run", "Scorer", "Stage", "StageCost", "as_reranker", "as_scorer",
+           "as_stage", "corpus_fingerprint", "interpolate_runs", "trec_order"]

@@ -304,3 +304,43 @@ class Scorer(Stage):
 
     def transform(self, queries, corpus, previous=None):
         return Rerank(self).transform(queries, corpus, previous)
+
+
+@dataclass(frozen=True)
+class FunctionScorer(Scorer):
+    """Any reranker (a function or an object with ``.score``) as a :class:`Scorer`, so the shared
+    wrappers (``Cached``, ``Passages``, ``Refine``) compose with it. Its identity is the function's
+    name and source code: editing the function gives new cache keys."""
+
+    reranker: object
+
+    def __post_init__(self):
+        object.__setattr__(self, "reranker", as_reranker(self.reranker))
+
+    @property
+    def name(self) -> str:
+        return reranker_name(self.reranker)
+
+    def identity(self) -> dict:
+        import hashlib
+        import inspect
+
+        target = getattr(self.reranker, "fn", self.reranker)
+        try:
+            source = inspect.getsource(target if callable(target) and not hasattr(target, "score") else type(target))
+        except (OSError, TypeError):
+            source = repr(target)
+        return {"class": "FunctionScorer", "name": f"{getattr(target, '__module__', '')}.{self.name}",
+                "source": hashlib.sha256(source.encode()).hexdigest()[:16]}
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        return [float(s) for s in self.reranker.score(query, documents)]  # type: ignore[attr-defined]
+
+    @property
+    def counters(self) -> dict[str, float]:
+        return add_counters(self._state.get("counts", {}), counters_of(self.reranker))
+
+
+def as_scorer(obj: object) -> Scorer:
+    """A Scorer stays itself; any other reranker or function is wrapped in :class:`FunctionScorer`."""
+    return obj if isinstance(obj, Scorer) else FunctionScorer(obj)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..backends.colbert_ai import checkpoint_query_augmentation, load_checkpoint, query_augmentation
+from ..backends import openvino
+from ..backends.colbert_ai import checkpoint_query_augmentation, load_checkpoint, openvino_doc_encoder, query_augmentation
 from ..components.encoder import resolve_bf16
 from ..components.lab_weights import LAB_COLBERT_DIR, TRAIN_COLBERT_COMMAND, read_tuning
 from ..components.models import model_identity
@@ -41,6 +42,7 @@ class ColBERT(LateInteraction):
     query_maxlen: int | None = None
     augment_queries: bool | None = None
     bf16: bool | None = None
+    backend: str = "auto"          # documents: "auto" (OpenVINO on the CPU when installed) or "torch" (colbert-ai)
     cache: bool = True
     batch_size: int = 32
     name: str = "colbert"
@@ -50,6 +52,7 @@ class ColBERT(LateInteraction):
         if self.augment_queries is None:
             object.__setattr__(self, "augment_queries", checkpoint_query_augmentation(self.checkpoint))
         object.__setattr__(self, "bf16", resolve_bf16(self.bf16))
+        object.__setattr__(self, "backend", openvino.resolve_backend(self.backend))
 
     def autocast(self):
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
@@ -76,6 +79,13 @@ class ColBERT(LateInteraction):
         return Q[0].float()
 
     def encode_documents(self, texts: list[str]) -> list[np.ndarray]:
+        if self.backend == "openvino":
+            if "doc_encoder" not in self._state:
+                with self.loading():
+                    self._state["doc_encoder"] = openvino_doc_encoder(
+                        self.loaded, model_identity(self.checkpoint) + f":{self.config.doc_maxlen}",
+                        "fast" if self.bf16 else "exact", self.batch_size)
+            return self._state["doc_encoder"](texts)
         with self.autocast():
             (docs,) = self.loaded.docFromText(texts, bsize=self.batch_size, keep_dims=False)
         return [d.float().numpy() for d in docs]

@@ -92,3 +92,19 @@ def test_length_batches_longest_first():
     assert batches == [[1, 3], [4, 0], [2]]
     with pytest.raises(ValueError):
         list(length_batches([1], 0))
+
+
+def test_a_plain_function_gets_caching_and_passages(tmp_path, monkeypatch):
+    from rerank_lab.core.stage import as_scorer
+
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path))
+    calls = []
+
+    def overlap(query, documents):
+        calls.append(len(documents))
+        return [len(set(query.split()) & set(d.split())) for d in documents]
+
+    cached = Cached(Passages(as_scorer(overlap), "maxp", WordWindows(2, 1)))
+    assert cached.score("a b", ["a x b", "z z"]) == [1, 0]
+    assert cached.score("a b", ["a x b", "z z"]) == [1, 0] and calls == [3]  # the second call is all hits
+    assert cached.identity()["scorer"]["source"] == as_scorer(overlap).identity()["source"]

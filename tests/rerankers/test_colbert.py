@@ -229,3 +229,13 @@ def test_projection_ablation_reuses_the_cached_encodings(tiny_checkpoint):
     scores = low.score("what causes scurvy?", DOCS)
     assert low.counters["docs_encoded"] == encoded and scores != pytest.approx(full, abs=1e-3)
     assert low.explain("what causes scurvy?", DOCS[0]).score == pytest.approx(scores[0], abs=1e-2)
+
+
+def test_openvino_document_encoder_equals_colbert_ai(tiny_checkpoint):
+    """The lab runs ColBERT's document body through OpenVINO; every stored vector must equal
+    colbert-ai's own docFromText (same tokens kept, same values)."""
+    texts = DOCS + ["", "A much longer document, with punctuation; and more words. " * 20]
+    ours = ColBERT(tiny_checkpoint, bf16=False, cache=False, backend="openvino").encode_documents(texts)
+    theirs = ColBERT(tiny_checkpoint, bf16=False, cache=False, backend="torch").encode_documents(texts)
+    assert [a.shape for a in ours] == [b.shape for b in theirs]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs) if a.size) < 1e-4
