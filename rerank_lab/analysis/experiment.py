@@ -4,7 +4,9 @@ An ``Experiment`` is a value: building it runs nothing; :meth:`Experiment.run` (
 look at its results) runs every pipeline, computing each shared prefix once (stages compare by
 value, so the same first stage or the same reranker at the same depth is one computation).
 The table carries metrics, the difference and significance against a baseline (Holm-corrected
-across the comparisons) and cost on both clocks: **model** latency (what each query costs with
+across the comparisons), an **alarm where reranking hurt** (every reranking stage tested against
+its own input, Holm-corrected across the table: a significant drop is marked and warned about),
+and cost on both clocks: **model** latency (what each query costs with
 empty caches: the honest figure, the default) and wall time (what this run spent).
 ``save`` writes one TREC run per pipeline and a JSON manifest (versions, dataset fingerprint,
 stage parameters, model identities, metrics).
@@ -21,6 +23,7 @@ import json
 import platform
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -133,9 +136,12 @@ class Experiment:
     test: str = "t-test"
     progress: bool = True
     executor: Executor | None = None
+    empty_rankings: str = "zero"
+    alarm_level: float = 0.05
     stages: dict[str, Stage] = field(init=False)
     _runs: dict[str, Run] = field(default_factory=dict, init=False, repr=False)
     _results: dict[str, Results] = field(default_factory=dict, init=False, repr=False)
+    _inputs: dict[str, Results] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         named = self.pipelines if isinstance(self.pipelines, Mapping) else {
@@ -155,9 +161,36 @@ class Experiment:
             for name, stage in self.stages.items():
                 run = cache.run(stage, self.dataset).rename(name)
                 self._runs[name] = run
-                self._results[name] = evaluate(run, self.dataset.qrels, self.metrics, self.dataset.ignore_identical_ids,
-                                               name=name)
+                self._results[name] = self._evaluate(run, name)
+                if len(stage.stages) > 1:  # a reranking pipeline: its own input, for the alarm
+                    self._inputs[name] = self._evaluate(cache.run(Cascade(stage.stages[:-1]), self.dataset), name)
+        for line in self.alarms():
+            warnings.warn(line, RerankingHurt, stacklevel=2)
         return self
+
+    def _evaluate(self, run: Run, name: str) -> Results:
+        return evaluate(run, self.dataset.qrels, self.metrics, self.dataset.ignore_identical_ids, name=name,
+                        empty_rankings=self.empty_rankings)
+
+    def versus_input(self, metric: str | None = None) -> dict[str, tuple[float, float]]:
+        """``{pipeline: (metric change against its own input, Holm-adjusted p)}`` for every pipeline
+        whose last stage reranks (the input is the pipeline without that stage)."""
+        metric = metric or self.metrics[0]
+        names = [n for n in self.results if n in self._inputs and self.results[n].queries > 1]
+        tests = [paired_test(self._inputs[n], self.results[n], metric, self.test) for n in names]
+        adjusted = holm([t.p_value for t in tests]) if tests else []
+        return {n: (t.delta, p) for n, t, p in zip(names, tests, adjusted)}
+
+    def hurt(self, metric: str | None = None) -> dict[str, tuple[float, float]]:
+        """The pipelines whose last stage significantly lowered ``metric`` against its own input."""
+        return {n: (d, p) for n, (d, p) in self.versus_input(metric).items() if d < 0 and p < self.alarm_level}
+
+    def alarms(self, metric: str | None = None) -> list[str]:
+        """One line per reranking stage that hurt, naming the dataset and the stage."""
+        metric = metric or self.metrics[0]
+        return [f"reranking hurt on {self.dataset.name}/{self.dataset.split}: {name} lowers {metric} by {-d:.4f} "
+                f"against its own input {self.stages[name].stages[-2].name} (paired {self.test}, Holm p={p:.3g})"
+                for name, (d, p) in self.hurt(metric).items()]
 
     @property
     def runs(self) -> dict[str, Run]:
@@ -183,11 +216,16 @@ class Experiment:
         ``"wall"``: as spent in this run), total seconds on both clocks, items scored, LLM tokens."""
         sig = self.significance()
         first = self.metrics[0]
+        vs_input, hurt = self.versus_input(), self.hurt()
         rows = []
         for name, res in self.results.items():
             run = self.runs[name]
             latencies = list(run.query_seconds(clock).values()) or [0.0]
-            row = {"name": name, **{m: round(res.means[m], 4) for m in self.metrics}, "queries": res.queries}
+            row = {"name": name, **{m: round(res.means[m], 4) for m in self.metrics}, "queries": res.queries,
+                   "empty_rankings": res.empty_rankings}
+            if name in vs_input:
+                row[f"vs_input_{first}"] = round(vs_input[name][0], 4)
+                row["hurt"] = name in hurt
             if self.baseline is not None:
                 base = self.results[self.baseline].means[first]
                 row[f"delta_{first}"] = None if name == self.baseline else round(res.means[first] - base, 4)
@@ -205,12 +243,23 @@ class Experiment:
         return rows
 
     def markdown(self, columns: Sequence[str] | None = None, clock: str = "model") -> str:
+        """The table as markdown; a reranking stage that hurt is marked **⚠ hurt** in its name cell.
+        The empty-rankings convention is stated under the table."""
         rows = self.table(clock)
         columns = list(columns or rows[0].keys())
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for row in rows:
-            lines.append("| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in columns) + " |")
-        return "\n".join(lines)
+            cells = []
+            for c in columns:
+                value = "" if row.get(c) is None else str(row.get(c))
+                if c == "name" and row.get("hurt"):
+                    value += " **⚠ hurt**"
+                cells.append(value)
+            lines.append("| " + " | ".join(cells) + " |")
+        empty = max((r["empty_rankings"] for r in rows), default=0)
+        note = (f"\n\nJudged queries with no ranking ({empty} at most here) count as 0 (trec_eval -c)."
+                if self.empty_rankings == "zero" else "\n\nQueries with no ranking are left out (as pytrec_eval).")
+        return "\n".join(lines) + note
 
     def save(self, folder: str | Path) -> Path:
         """TREC runs + manifest.json; every file written atomically."""
@@ -249,6 +298,71 @@ def depth_sweep(dataset: Dataset, first_stage: Stage, reranker, depths: Sequence
     for k in sorted(depths):
         pipelines[f"{stage.name}@{k}"] = FixedRun(deepest.top(k), f"{first_stage.name}%{k}") >> stage
     return Experiment(dataset, pipelines, metrics=metrics, baseline=first_stage.name if baseline else None)
+
+
+class RerankingHurt(UserWarning):
+    """A reranking stage scored significantly below its own input (Experiment's alarm)."""
+
+
+@dataclass
+class Sweep:
+    """A depth sweep's result: one row per depth, the peak, and what the curve says."""
+
+    dataset: str
+    pipeline: str
+    metric: str
+    first_stage: float
+    rows: list[dict]
+    peak_depth: int
+    depth_90: int
+    peaks_and_falls: bool
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "pipeline": self.pipeline, "metric": self.metric,
+                "first_stage": round(self.first_stage, 4), "rows": self.rows, "peak_depth": self.peak_depth,
+                "depth_reaching_90pct_of_peak_gain": self.depth_90, "peaks_and_falls": self.peaks_and_falls}
+
+
+def sweep(dataset: Dataset, pipeline: str | Stage, depths: Sequence[int] = (10, 20, 50, 100), metric: str = "ndcg@10",
+          fall: float = 0.002) -> Sweep:
+    """Rerank the first stage's top k for each depth k (scores cached, so each document is scored
+    once), with metric and model seconds per query per depth; marks the peak, the smallest depth
+    reaching 90% of the peak gain over the first stage, and whether the curve peaks and then falls
+    by more than ``fall`` (published depth studies find that about a fifth of curves do).
+
+    ``pipeline``: ``"first>>reranker"`` (a spec or a two-stage cascade); a reranker mixed with its
+    first stage over a tuned ``rerank_depth`` is swept over every candidate instead."""
+    from dataclasses import replace as _replace
+
+    from ..core.interpolate import Interpolate
+
+    stage = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+    parts = stage.stages
+    if len(parts) != 2:
+        raise ValueError(f"sweep takes a first stage and one reranker, e.g. 'hybrid>>ce'; got {stage.name!r}")
+    first, reranker = parts
+    first = first.stage if isinstance(first, Cutoff) else first
+    if isinstance(reranker, Interpolate) and reranker.rerank_depth is not None:
+        reranker = _replace(reranker, rerank_depth=None)
+    exp = depth_sweep(dataset, first, reranker, depths, metrics=(metric, "judged@10"))
+    table = {r["name"]: r for r in exp.table()}
+    base = table[first.name][metric]
+    rows = []
+    for k in sorted(depths):
+        row = next(r for n, r in table.items() if n.endswith(f"@{k}"))
+        run = exp.runs[row["name"]]
+        model = run.costs[-1].per_query("model")
+        rows.append({"depth": k, metric: row[metric], "gain": round(row[metric] - base, 4),
+                     "model_seconds_per_query": round(float(np.mean(list(model.values()))) if model else 0.0, 4),
+                     "judged@10": round(exp.results[row["name"]].means.get("judged@10", float("nan")), 4)
+                     if "judged@10" in exp.results[row["name"]].means else None})
+    best = max(rows, key=lambda r: (r[metric], -r["depth"]))
+    target = base + 0.9 * (best[metric] - base)
+    depth_90 = next(r["depth"] for r in rows if r[metric] >= target - 1e-12)
+    falls = best["depth"] != rows[-1]["depth"] and rows[-1][metric] < best[metric] - fall
+    for r in rows:
+        r["peak"] = r["depth"] == best["depth"]
+    return Sweep(dataset.name, stage.name, metric, base, rows, best["depth"], depth_90, falls)
 
 
 def best_under_budget(rows: Sequence[Mapping], budget_ms: float, latency: str = "model_p95_ms",

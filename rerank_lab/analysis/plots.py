@@ -35,10 +35,11 @@ def _save(fig, path: str | Path | None):
 
 
 def lift_chart(values: Mapping[str, float], metric: str = "nDCG@10", title: str | None = None,
-               path: str | Path | None = None, ax=None):
+               path: str | Path | None = None, ax=None, hurt=()):
     """One bar per pipeline, each annotated with its value and its lift: over the stage it
     builds on for ``"X>>Y"`` when X has a bar (every reranker against its first stage),
-    otherwise over the bar before."""
+    otherwise over the bar before. Pipelines in ``hurt`` (reranking significantly below its own
+    input: ``Experiment.hurt()``) are drawn hatched with a red edge and marked ⚠."""
     labels, scores = list(values), [float(v) for v in values.values()]
     bases = [_base_index(labels, i) for i in range(len(labels))]
     fig, ax = _figure(ax, (max(5, 1.5 * len(labels)), 4))
@@ -48,6 +49,11 @@ def lift_chart(values: Mapping[str, float], metric: str = "nDCG@10", title: str 
         text = f"{score:.3f}"
         if bases[i] is not None:
             text += f"\n{score - scores[bases[i]]:+.3f}"
+        if labels[i] in hurt:
+            bar.set_hatch("//")
+            bar.set_edgecolor("#c0392b")
+            bar.set_linewidth(2)
+            text += "\n⚠ hurt"
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, score), ha="center", va="bottom",
                     fontsize=9, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(labels)), labels, rotation=15 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
@@ -68,12 +74,12 @@ def _base_index(labels: list[str], i: int) -> int | None:
 
 
 def lift_charts(tables: Mapping[str, Mapping[str, float]], metric: str = "nDCG@10",
-                path: str | Path | None = None):
-    """Side-by-side lift charts, one per dataset."""
+                path: str | Path | None = None, hurt: Mapping[str, Sequence[str]] | None = None):
+    """Side-by-side lift charts, one per dataset (``hurt``: dataset -> pipelines to flag)."""
     fig, axes = plt.subplots(1, len(tables), figsize=(max(5, 1.6 * max(map(len, tables.values()))) * len(tables), 4.2),
                              dpi=110, squeeze=False)
     for ax, (dataset, values) in zip(axes[0], tables.items()):
-        lift_chart(values, metric, title=dataset, ax=ax)
+        lift_chart(values, metric, title=dataset, ax=ax, hurt=(hurt or {}).get(dataset, ()))
     fig.tight_layout()
     return _save(fig, path)
 
@@ -239,4 +245,29 @@ def training_curve(curve: Sequence[float], window: int = 25, xlabel: str = "step
     ax.set_title(title or "training loss")
     ax.legend()
     ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)
+
+
+def sweep_plot(sweep, path: str | Path | None = None, ax=None):
+    """A depth sweep (``analysis.experiment.sweep``): the metric against reranking depth over the
+    first stage's level, the peak and the smallest depth reaching 90% of its gain marked, and the
+    model seconds per query on a second axis."""
+    rows = sweep.rows
+    depths = [r["depth"] for r in rows]
+    fig, ax = _figure(ax, (7, 4))
+    ax.plot(depths, [r[sweep.metric] for r in rows], "o-", color=_COLORS[2], label=sweep.pipeline)
+    ax.axhline(sweep.first_stage, ls="--", color=_COLORS[0], label="first stage alone")
+    peak = next(r for r in rows if r["peak"])
+    ax.scatter([peak["depth"]], [peak[sweep.metric]], s=140, facecolors="none", edgecolors=_COLORS[4], linewidths=2,
+               label="peak" + (" (then falls)" if sweep.peaks_and_falls else ""))
+    ax.axvline(sweep.depth_90, ls=":", color=_COLORS[5], label=f"90% of the peak gain at k={sweep.depth_90}")
+    ax.set_xscale("log")
+    ax.set_xlabel("reranking depth k")
+    ax.set_ylabel(sweep.metric)
+    twin = ax.twinx()
+    twin.plot(depths, [r["model_seconds_per_query"] for r in rows], "s:", color="black", alpha=0.5)
+    twin.set_ylabel("model seconds per query (empty caches)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"{sweep.dataset}: how deep to rerank")
+    ax.spines[["top"]].set_visible(False)
     return _save(fig, path)

@@ -74,12 +74,20 @@ def convert(model, tokenizer, identity: str) -> Path:
     if not (folder / "model.xml").exists():
         example = tokenizer(["a query"] * 2, ["a document text"] * 2, padding=True, return_tensors="pt")
         example = {n: example[n] for n in names}
-        # torch.jit tracing warns (TracerWarning) about Python control flow in transformers' masks:
-        # expected for this conversion, and of no use to a user.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            converted = ov.convert_model(model, example_input=example,
-                                         input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
+        # torch.jit tracing warns (TracerWarning) about Python control flow in transformers' masks, and
+        # walking the module's attributes trips transformers' "loss_type=None" notice: expected for this
+        # conversion, and of no use to a user.
+        import transformers
+
+        level = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                converted = ov.convert_model(model, example_input=example,
+                                             input=[(n, ov.PartialShape([-1, -1]), ov.Type.i64) for n in names])
+        finally:
+            transformers.logging.set_verbosity(level)
         with atomic_dir(folder) as staging:
             ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
     return folder / "model.xml"
