@@ -4,11 +4,12 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rerank_lab"
-# Evaluation sits above training because tuning and students are judged by it.
+# Runtime backends (OpenVINO, colbert-ai) are shared machinery: the token encoder uses them as the
+# families do. Evaluation sits above training because tuning and students are judged by it.
 LAYERS = [
     ("core", ["core"]),
-    ("components", ["components", "data"]),
-    ("families", ["first_stage", "rerankers", "backends", "llm", "specs"]),
+    ("components", ["components", "data", "backends"]),
+    ("families", ["first_stage", "rerankers", "llm", "specs"]),
     ("analysis", ["analysis"]),
     ("training", ["train"]),
     ("edges", ["cli", "integrations", "distributed", "notebook", "__init__"]),

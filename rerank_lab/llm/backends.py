@@ -16,17 +16,21 @@ from .base import Completion, LLMBackend
 from .hf import TransformersBackend
 from .llamacpp import LlamaCppBackend
 from .openai_compat import OpenAIBackend
+from .defaults import default_backend
 from .packaged import DEFAULT_GGUF, SMALL_GGUF
 
 
 _LOADED: dict[tuple, LLMBackend] = {}
 
 
-def load_backend(model: str = DEFAULT_GGUF, backend: str = "transformers", **kwargs) -> LLMBackend:
+def load_backend(model: str = DEFAULT_GGUF, backend: str | None = None, **kwargs) -> LLMBackend:
     """A backend by name, loaded once per process (notebooks build many rerankers on one model).
 
-    ``backend``: ``"transformers"`` (default), ``"openai"`` (``base_url=``), ``"llamacpp"``.
+    ``backend``: ``"llamacpp"``, ``"transformers"``, ``"openai"`` (``base_url=``); None: the
+    default for ``model`` (:func:`rerank_lab.llm.defaults.default_backend`).
     """
+    if backend is None:
+        backend = default_backend(model)
     backend = backend.replace("-", "").replace("_", "")
     key = (model, backend, tuple(sorted(kwargs.items())))
     if key not in _LOADED:

@@ -28,7 +28,15 @@ class Completion:
 
 
 class LLMBackend(ABC):
-    """Chat generation plus next-token logits over candidate continuations."""
+    """Chat generation plus next-token logits, over the model's own chat template and tokenizer.
+
+    Backends implement :meth:`generate`, :meth:`logits_for_tokens`, and where they can
+    :meth:`prompt_text` / :meth:`tokenize` / :meth:`token_text`; on those the base class derives the
+    one rule every scorer relies on: the token scored for a continuation is the first token of the
+    canonical tokenisation of prompt + continuation (:meth:`continuation_token`), never the
+    continuation tokenised on its own (a merge across the boundary would score a token the model
+    never emits there).
+    """
 
     name: str = "llm"
 
@@ -37,15 +45,44 @@ class LLMBackend(ABC):
         """Greedy completion of ``messages`` (the assistant turn starts with ``assistant_prefix``)."""
 
     @abstractmethod
-    def next_token_logits(self, messages: Messages, candidates: Sequence[str], assistant_prefix: str = "") -> Completion:
-        """Logit of each candidate's first token right after ``assistant_prefix`` (one forward pass)."""
+    def logits_for_tokens(self, messages: Messages, token_ids: Sequence[int], assistant_prefix: str = "") -> Completion:
+        """Logits of ``token_ids`` as the next token after the prompt and ``assistant_prefix`` (one forward pass)."""
 
-    def single_tokens(self, texts: Sequence[str]) -> bool:
-        """Whether each text is exactly one token, all distinct (unknown: False)."""
-        return False
+    def prompt_text(self, messages: Messages) -> str:
+        """The chat template rendered up to the start of the assistant's answer."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its chat template")
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the model reads it (special tokens in the text parsed)."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its tokenizer")
+
+    def token_text(self, token_id: int) -> str:
+        raise NotImplementedError(f"{type(self).__name__} does not expose its tokenizer")
+
+    def prompt_ids(self, messages: Messages, assistant_prefix: str = "") -> list[int]:
+        return self.tokenize(self.prompt_text(messages) + assistant_prefix)
+
+    def continuation_token(self, messages: Messages, assistant_prefix: str, continuation: str) -> int | None:
+        """The first token of ``continuation`` in the canonical tokenisation of the whole text, or
+        None when that tokenisation does not keep the prompt's tokens (the continuation merges with
+        the prompt's last token, so no single next token stands for it)."""
+        head = self.prompt_ids(messages, assistant_prefix)
+        full = self.tokenize(self.prompt_text(messages) + assistant_prefix + continuation)
+        if len(full) <= len(head) or full[: len(head)] != head:
+            return None
+        return full[len(head)]
+
+    def next_token_logits(self, messages: Messages, candidates: Sequence[str], assistant_prefix: str = "") -> Completion:
+        """Logit of each candidate continuation's first canonical token right after ``assistant_prefix``."""
+        ids = []
+        for candidate in candidates:
+            token = self.continuation_token(messages, assistant_prefix, candidate)
+            if token is None:
+                raise ValueError(f"{candidate!r} does not start with a token of its own after the prompt in "
+                                 f"{self.name}'s tokenizer; score another continuation")
+            ids.append(token)
+        return self.logits_for_tokens(messages, ids, assistant_prefix)
 
     @property
     def identity(self) -> str:
         return self.name
-
-

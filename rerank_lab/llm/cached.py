@@ -55,9 +55,20 @@ class CachedBackend(LLMBackend):
         return self._cached(("generate", messages, assistant_prefix, max_new_tokens, "greedy"),
                             lambda: self.backend.generate(messages, max_new_tokens, assistant_prefix))
 
+    def logits_for_tokens(self, messages, token_ids, assistant_prefix=""):
+        return self._cached(("token-logits", messages, assistant_prefix, list(token_ids)),
+                            lambda: self.backend.logits_for_tokens(messages, token_ids, assistant_prefix))
+
     def next_token_logits(self, messages, candidates, assistant_prefix=""):
         return self._cached(("logits", messages, assistant_prefix, list(candidates)),
                             lambda: self.backend.next_token_logits(messages, candidates, assistant_prefix))
 
-    def __getattr__(self, name):  # tokenizer helpers (single_tokens, label tokens...) pass through
-        return getattr(self.backend, name)
+    # the tokenizer and template are the wrapped backend's
+    def prompt_text(self, messages):
+        return self.backend.prompt_text(messages)
+
+    def tokenize(self, text):
+        return self.backend.tokenize(text)
+
+    def token_text(self, token_id):
+        return self.backend.token_text(token_id)

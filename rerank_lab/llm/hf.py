@@ -72,6 +72,7 @@ class TransformersBackend(LLMBackend):
         self.tokenizer = _quiet(AutoTokenizer.from_pretrained, path, **kwargs)
         if self.tokenizer.chat_template is None:
             raise ValueError(f"{model!r} has no chat template; give an instruction-tuned chat model")
+        self.dtype = dtype
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
@@ -83,16 +84,27 @@ class TransformersBackend(LLMBackend):
 
     @property
     def identity(self) -> str:
+        """The runtime and precision are part of it: llama.cpp's Q4 kernels give other logits."""
         from ..components.models import model_identity
-        return model_identity(self.model_name) if self.model_name not in PACKAGED_GGUF else \
+
+        model = model_identity(self.model_name) if self.model_name not in PACKAGED_GGUF else \
             f"{self.model_name}@{PACKAGED_GGUF[self.model_name].sha256[:16]}"
+        return f"transformers-{self.dtype}:{model}"
+
+    def prompt_text(self, messages: Messages) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
 
     def prompt_ids(self, messages: Messages, assistant_prefix: str = "") -> list[int]:
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        ids = self.tokenizer(text + assistant_prefix, add_special_tokens=False)["input_ids"]
+        ids = self.tokenize(self.prompt_text(messages) + assistant_prefix)
         if len(ids) > self.max_context:
             raise ValueError(f"prompt of {len(ids)} tokens exceeds max_context={self.max_context}; "
-                             f"use a smaller window or shorter passages (max_passage_tokens)")
+                             f"use a smaller window or shorter passages (max_passage_words)")
         return ids
 
     def _reusable_cache(self, ids: list[int]):
@@ -125,22 +137,10 @@ class TransformersBackend(LLMBackend):
         self._prev_ids, self._prev_cache = list(ids), out.past_key_values
         return out.logits[0, -1].float(), n
 
-    def next_token_logits(self, messages, candidates, assistant_prefix=""):
+    def logits_for_tokens(self, messages, token_ids, assistant_prefix=""):
         ids = self.prompt_ids(messages, assistant_prefix)
         logits, cached = self._forward(ids)
-        token_ids = [self.candidate_token(c) for c in candidates]
         return Completion("", len(ids), 0, cached, [float(logits[t]) for t in token_ids])
-
-    def single_tokens(self, texts):
-        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        return all(len(i) == 1 for i in ids) and len({i[0] for i in ids}) == len(ids)
-
-    def candidate_token(self, text: str) -> int:
-        """The first token of ``text`` as it would follow the prompt (no leading space)."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if not ids:
-            raise ValueError(f"candidate {text!r} tokenizes to nothing")
-        return ids[0]
 
     def generate(self, messages, max_new_tokens=128, assistant_prefix=""):
         ids = self.prompt_ids(messages, assistant_prefix)

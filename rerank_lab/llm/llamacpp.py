@@ -1,53 +1,123 @@
-"""llama.cpp (llama-cpp-python) as an LLM backend: quantised GGUF inference on the CPU.
+"""llama.cpp (llama-cpp-python) as an LLM backend: the packaged Q4_K_M GGUFs on their own runtime.
+
+Quantised GGUF inference with no dequantisation step (transformers needs a 3.4 GB bf16 copy of
+the 1.5B and runs it in bf16 matmuls; llama.cpp runs the Q4 weights directly). Two things the
+plain ``Llama`` API does not do for us, done here:
+
+* **logits**: with ``logits_all=False``, ``Llama.scores`` is never written; the next-token logits
+  are read from the context right after ``eval`` (``llama_get_logits_ith(ctx, -1)``);
+* **prefix reuse**: the KV cache keeps the previous prompt; a new prompt evaluates only the
+  tokens after the longest prefix it shares with it (system prompt + query across windows, pairs
+  and yes/no passages of one query), for generation and scoring alike.
 
 Usage::
 
-    llm = LlamaCppBackend()            # the packaged Qwen2.5-Coder-1.5B Q4_K_M
+    llm = LlamaCppBackend()                            # the packaged Qwen2.5-Coder-1.5B Q4_K_M
+    llm.generate(messages, max_new_tokens=40).text
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import numpy as np
 
 from .base import Completion, LLMBackend, Messages
 from .packaged import DEFAULT_GGUF, PACKAGED_GGUF, packaged_gguf
 
 
 class LlamaCppBackend(LLMBackend):
-    """llama-cpp-python on a GGUF file (quantised inference; optional, only when installed).
+    """llama-cpp-python on a GGUF file (the ``llm`` extra). ``n_threads`` defaults to the cores."""
 
-    llama.cpp keeps the KV cache of the previous prompt and reuses its longest common prefix itself.
-    """
-
-    def __init__(self, model: str = DEFAULT_GGUF, n_ctx: int = 8192, n_threads: int | None = None):
+    def __init__(self, model: str = DEFAULT_GGUF, n_ctx: int = 8192, n_threads: int | None = None,
+                 reuse_prefix: bool = True):
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise ImportError("LlamaCppBackend needs llama-cpp-python (`pip install llama-cpp-python`, "
-                              "builds from source); or use TransformersBackend") from None
+            raise ImportError("LlamaCppBackend needs llama-cpp-python: `pip install 'rerank-lab[llm]'` (builds from "
+                              "source once; see scripts/setup.sh for the build flags), or use backend='transformers'") from None
         path = packaged_gguf(model) if model in PACKAGED_GGUF else Path(model)
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, logits_all=False, verbose=False)
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no GGUF file at {path}: give a packaged name ({', '.join(PACKAGED_GGUF)}) or a path")
+        self.model_name = model
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), logits_all=False,
+                         verbose=False)
         self.name = Path(path).name
+        self.reuse_prefix = reuse_prefix
+        self._kv: list[int] = []          # the tokens whose keys and values the context holds
+        self._template = None
 
-    def _prompt_tokens(self, messages: Messages, assistant_prefix: str) -> list[int]:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        fmt = Jinja2ChatFormatter(template=template, eos_token="", bos_token="", add_generation_prompt=True)
-        text = fmt(messages=messages).prompt + assistant_prefix
+    @property
+    def identity(self) -> str:
+        # the runtime is part of it: llama.cpp's Q4 kernels and transformers' bf16 give other logits
+        if self.model_name in PACKAGED_GGUF:
+            return f"llamacpp:{self.model_name}@{PACKAGED_GGUF[self.model_name].sha256[:16]}"
+        from ..components.models import model_identity
+
+        return f"llamacpp:{model_identity(str(self.model_name))}"
+
+    # -- tokenizer and template --------------------------------------------------------------
+    def prompt_text(self, messages: Messages) -> str:
+        if self._template is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ValueError(f"{self.name} carries no chat template; give an instruction-tuned chat model")
+            self._template = Jinja2ChatFormatter(template=template, eos_token="", bos_token="",
+                                                 add_generation_prompt=True)
+        return self._template(messages=messages).prompt
+
+    def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
 
+    def token_text(self, token_id: int) -> str:
+        return self.llm.detokenize([token_id]).decode("utf-8", errors="replace")
+
+    # -- running ------------------------------------------------------------------------------
+    def _logits(self) -> np.ndarray:
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).copy()
+
+    def _prefill(self, ids: list[int]) -> tuple[np.ndarray, int]:
+        """Next-token logits after ``ids``, evaluating only what the context does not hold yet."""
+        shared = 0
+        if self.reuse_prefix:
+            for a, b in zip(ids, self._kv):
+                if a != b:
+                    break
+                shared += 1
+        shared = min(shared, len(ids) - 1)  # at least one token must run to produce logits
+        self.llm.n_tokens = shared          # eval() drops the cache from here on
+        self.llm.eval(ids[shared:])
+        self._kv = list(ids)
+        return self._logits(), shared
+
+    def logits_for_tokens(self, messages, token_ids, assistant_prefix=""):
+        ids = self.prompt_ids(messages, assistant_prefix)
+        logits, shared = self._prefill(ids)
+        return Completion("", len(ids), 0, shared, [float(logits[t]) for t in token_ids])
+
     def generate(self, messages, max_new_tokens=128, assistant_prefix=""):
-        tokens = self._prompt_tokens(messages, assistant_prefix)
-        out = self.llm.create_completion(tokens, max_tokens=max_new_tokens, temperature=0.0)
-        usage = out.get("usage", {})
-        return Completion(out["choices"][0]["text"], usage.get("prompt_tokens", len(tokens)),
-                          usage.get("completion_tokens", 0))
+        ids = self.prompt_ids(messages, assistant_prefix)
+        logits, shared = self._prefill(ids)
+        stop = {self.llm.token_eos(), *(t for t in (self._special("<|im_end|>"), self._special("<|endoftext|>")) if t)}
+        new: list[int] = []
+        for step in range(max_new_tokens):
+            token = int(np.argmax(logits))
+            if token in stop:
+                break
+            new.append(token)
+            if step == max_new_tokens - 1:
+                break
+            self.llm.eval([token])
+            self._kv.append(token)
+            logits = self._logits()
+        text = self.llm.detokenize(new).decode("utf-8", errors="replace")
+        return Completion(text, len(ids), len(new), shared)
 
-    def next_token_logits(self, messages, candidates, assistant_prefix=""):
-        tokens = self._prompt_tokens(messages, assistant_prefix)
-        self.llm.reset()
-        self.llm.eval(tokens)
-        logits = self.llm.scores[self.llm.n_tokens - 1]
-        ids = [self.llm.tokenize(c.encode(), add_bos=False, special=False)[0] for c in candidates]
-        return Completion("", len(tokens), 0, 0, [float(logits[i]) for i in ids])
-
-
+    def _special(self, text: str) -> int | None:
+        ids = self.tokenize(text)
+        return ids[0] if len(ids) == 1 else None

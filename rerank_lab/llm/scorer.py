@@ -10,24 +10,13 @@ Usage::
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 from ..core.stage import Scorer
 from .base import Completion, LLMBackend
-from .packaged import DEFAULT_GGUF
+from .defaults import default_backend, default_model
 
 BACKENDS = ("transformers", "llamacpp", "openai")
-
-
-def default_model() -> str:
-    """``$RERANK_LAB_LLM`` or the packaged Qwen2.5-Coder-1.5B-Instruct GGUF."""
-    return os.environ.get("RERANK_LAB_LLM") or DEFAULT_GGUF
-
-
-def default_backend() -> str:
-    """``$RERANK_LAB_LLM_BACKEND`` (transformers | llamacpp | openai), else transformers."""
-    return os.environ.get("RERANK_LAB_LLM_BACKEND") or "transformers"
 
 
 def truncate_words(text: str, max_words: int | None) -> str:
@@ -63,7 +52,7 @@ class LLMScorer(Scorer):
         if self.model is None:  # type: ignore[attr-defined]
             object.__setattr__(self, "model", default_model())
         if self.backend is None:  # type: ignore[attr-defined]
-            object.__setattr__(self, "backend", default_backend())
+            object.__setattr__(self, "backend", default_backend(self.model))  # type: ignore[attr-defined]
         if isinstance(self.backend, str) and self.backend.replace("-", "").replace("_", "") not in BACKENDS:  # type: ignore[attr-defined]
             raise ValueError(f"unknown LLM backend {self.backend!r}: use one of {', '.join(BACKENDS)}")  # type: ignore[attr-defined]
 

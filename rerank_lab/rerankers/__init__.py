@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "rankgpt": "rerank_lab.rerankers.listwise:rankgpt",
     "first": "rerank_lab.rerankers.first:first",
     "llm-pointwise": "rerank_lab.rerankers.llm_pointwise:llm_pointwise",
+    "pairwise": "rerank_lab.rerankers.pairwise:pairwise",
 }
 
 

@@ -1,6 +1,10 @@
-"""Single-pass FIRST (Reddy et al., 2024, arXiv:2406.15657): rank each window by the
-next-token logits of its passage labels at the start of the assistant's answer; one forward
-pass per window, no decoding. Windows slide back to front as in :mod:`.listwise`.
+"""Single-pass FIRST (Reddy et al., 2024, arXiv:2406.15657): rank each window by the logits of
+its passage labels at the first position of the answer; one forward pass per window, no
+decoding. Windows slide back to front as in :mod:`.listwise`.
+
+The labels are the ones the model's tokenizer emits as one token there (:mod:`rerank_lab.llm.labels`):
+for Qwen2.5 the merged ``[X`` tokens, skipping ``O`` and ``Q``, which do not merge; for
+SentencePiece models ``[`` then the bare letter. The prompt shows exactly the labels scored.
 
 Usage::
 
@@ -10,30 +14,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..llm.labels import LabelSet, single_token_labels
 from ..llm.parse import Repairs
-from ..llm.prompts import label, listwise_messages
+from ..llm.prompts import listwise_messages
 from .listwise import Listwise, WindowResult
 
 
 @dataclass(frozen=True)
 class First(Listwise):
-    """FIRST over letter labels; ``window <= 26``."""
+    """FIRST over single-token labels; the window may not exceed the labels the tokenizer has
+    (24 for Qwen2.5: a clear error says so)."""
 
     name: str = "first"
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.window > 26:
-            raise ValueError(f"FIRST labels passages A..Z: window must be <= 26, got {self.window}")
+    @property
+    def label_set(self) -> LabelSet:
+        """The labels and scored tokens for this model (decided once per tokenizer)."""
+        return single_token_labels(self.llm)
 
     def rank_window(self, query: str, passages: list[str]) -> WindowResult:
-        messages = listwise_messages(self.style, query, passages, alpha=True)
-        labels = [label(i, alpha=True) for i in range(len(passages))]
-        bracketed = [f"[{x}" for x in labels]
-        if self.llm.single_tokens(bracketed):
-            out = self.llm.next_token_logits(messages, bracketed, assistant_prefix="")
-        else:
-            out = self.llm.next_token_logits(messages, labels, assistant_prefix="[")
+        labels = self.label_set.take(len(passages))
+        messages = listwise_messages(self.style, query, passages, labels=labels.labels)
+        out = self.llm.logits_for_tokens(messages, labels.tokens, assistant_prefix=labels.prefix)
         out.completion_tokens = 1  # one position decoded
         self.record(out)
         order = sorted(range(len(passages)), key=lambda i: -out.logits[i])  # stable: ties keep input order
