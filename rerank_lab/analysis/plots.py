@@ -271,3 +271,22 @@ def sweep_plot(sweep, path: str | Path | None = None, ax=None):
     ax.set_title(f"{sweep.dataset}: how deep to rerank")
     ax.spines[["top"]].set_visible(False)
     return _save(fig, path)
+
+
+def reliability_diagram(curves: Mapping[str, object], path: str | Path | None = None, ax=None,
+                        title: str = "Are the scores probabilities?"):
+    """Reliability curves (``analysis.calibration.Reliability`` per name): mean predicted probability
+    against the observed share of relevant documents per bin, the diagonal being perfect, ECE in the legend."""
+    fig, ax = _figure(ax, (5, 5))
+    ax.plot([0, 1], [0, 1], "--", color=_COLORS[0], label="perfectly calibrated")
+    for i, (name, curve) in enumerate(curves.items()):
+        ax.plot(curve.predicted, curve.observed, "o-", color=_COLORS[(i + 2) % len(_COLORS)],
+                label=f"{name} (ECE {curve.ece:.3f})")
+    ax.set_xlabel("predicted probability of relevance")
+    ax.set_ylabel("observed share relevant")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)

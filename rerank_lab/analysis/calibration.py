@@ -1,0 +1,131 @@
+"""Are a reranker's scores probabilities of relevance? Reliability, ECE, Platt and isotonic calibration.
+
+A reranker's score orders documents; a user who wants "keep what is likely relevant" needs a
+probability. Reliability diagrams bin predictions and compare each bin's mean prediction with the
+share of relevant documents in it; the expected calibration error (ECE; Naeini et al., AAAI 2015;
+Guo et al., ICML 2017) is the count-weighted mean gap. Raw scores are read as probabilities
+through a sigmoid (the natural reading of a 1-logit head); Platt scaling (Platt, 1999: a logistic
+fit of the label on the score) and isotonic regression (Zadrozny & Elkan, KDD 2002) map scores to
+probabilities, fitted on a train or dev split and measured on test.
+
+Usage::
+
+    scores, labels = pairs_of(run_dev, dataset_dev.qrels)
+    calibrator = Calibrator("isotonic").fit(scores, labels)
+    expected_calibration_error(calibrator.predict(test_scores), test_labels)
+    kept, per_query = threshold(run_test, calibrator, p=0.5)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ..core.run import Run
+
+METHODS = ("platt", "isotonic")
+
+
+def pairs_of(run: Run, qrels: Mapping[str, Mapping[str, int]],
+             relevant: Callable[[int], bool] = lambda grade: grade > 0) -> tuple[np.ndarray, np.ndarray]:
+    """(score, label) of every (query, document) a run ranks for a judged query; unjudged
+    documents count as not relevant (what a user would see)."""
+    scores, labels = [], []
+    for qid, ranking in run.rankings.items():
+        if qid not in qrels:
+            continue
+        judged = qrels[qid]
+        for doc, score in ranking:
+            scores.append(score)
+            labels.append(1.0 if relevant(judged.get(doc, 0)) else 0.0)
+    return np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Per bin: mean predicted probability, observed share of relevant documents, count."""
+
+    predicted: np.ndarray
+    observed: np.ndarray
+    counts: np.ndarray
+    edges: np.ndarray
+
+    @property
+    def ece(self) -> float:
+        total = self.counts.sum()
+        if total == 0:
+            return 0.0
+        return float(np.sum(self.counts / total * np.abs(self.observed - self.predicted)))
+
+
+def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> Reliability:
+    """Equal-width bins over [0, 1]; empty bins are dropped."""
+    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    labels = np.asarray(labels, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    predicted, observed, counts = [], [], []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            predicted.append(probabilities[mask].mean())
+            observed.append(labels[mask].mean())
+            counts.append(mask.sum())
+    return Reliability(np.array(predicted), np.array(observed), np.array(counts), edges)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    return reliability(probabilities, labels, bins).ece
+
+
+@dataclass
+class Calibrator:
+    """Scores -> probabilities of relevance, fitted on a train/dev split (``method``: platt | isotonic)."""
+
+    method: str = "isotonic"
+    _model: object = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown calibration {self.method!r}: use one of {', '.join(METHODS)}")
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> "Calibrator":
+        scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+        if len(set(labels.tolist())) < 2:
+            raise ValueError("calibration needs relevant and non-relevant examples in the fitting split")
+        if self.method == "platt":
+            from sklearn.linear_model import LogisticRegression
+
+            self._model = LogisticRegression(C=1e6).fit(scores.reshape(-1, 1), labels)
+        else:
+            from sklearn.isotonic import IsotonicRegression
+
+            self._model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+        return self
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        if self._model is None:
+            raise ValueError("fit the calibrator on a train or dev split first")
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.method == "platt":
+            return self._model.predict_proba(scores.reshape(-1, 1))[:, 1]
+        return self._model.predict(scores)
+
+    def apply(self, run: Run) -> Run:
+        """The same rankings with calibrated probabilities as scores."""
+        scores = {q: dict(zip([d for d, _ in r], self.predict(np.array([s for _, s in r])).tolist()))
+                  for q, r in run.rankings.items() if r}
+        scores.update({q: {} for q, r in run.rankings.items() if not r})
+        return Run.from_scores(scores, name=f"{run.name}+{self.method}", costs=run.costs)
+
+
+def threshold(run: Run, calibrator: Calibrator, p: float = 0.5) -> tuple[Run, dict[str, int]]:
+    """Keep the documents whose calibrated relevance is at least ``p``; also how many each query keeps."""
+    calibrated = calibrator.apply(run)
+    kept = {q: {d: s for d, s in r if s >= p} for q, r in calibrated.rankings.items()}
+    return Run.from_scores(kept, name=f"{run.name}>={p}"), {q: len(r) for q, r in kept.items()}
