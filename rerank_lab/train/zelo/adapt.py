@@ -1,0 +1,196 @@
+"""Label-free adaptation to a new corpus, and the leave-one-dataset-out protocol that tests it.
+
+Given only a corpus (no queries, no judgments): write a pseudo-query for each of a sample of
+documents, retrieve hybrid candidates for it, let a judge vote on sparse pairs of them (cycle
+plan), fit Thurstone scores per pseudo-query, and train a cross-encoder student on them (zELO,
+arXiv:2509.12541). Pseudo-queries come from the packaged LLM (InPars-style prompting; Bonifacio
+et al., 2022: an instruction-tuned model asked for the search query a document answers) or, as a
+free baseline, from document titles (keyword-like, which is how many BEIR queries read).
+
+The only honest test of adaptation here is to leave a dataset out: train on one dataset's
+labels, adapt to the other's corpus without its queries or labels, evaluate on its test split
+against hybrid and against the unadapted model, then swap the roles. Nothing is tuned on test;
+the interpolation weight and depth come from the source dataset's tuning queries.
+
+Usage::
+
+    python -m rerank_lab.train.zelo --corpus nfcorpus --budget 1200 --start <a cross-encoder folder>
+    python -m rerank_lab.train.zelo --leave-one-out scifact nfcorpus --queries 60
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ...components.stores import KeyValueStore, cache_dir, text_key
+from ...core.data import Dataset
+from ...core.files import atomic_write_text, stable_hash
+from .fit import fit_scores
+from .judges import Judge, judge_query
+from .sampling import cycle_plan
+from .student import ScoredGroup, StudentConfig, train_student
+
+GENERATORS = ("llm", "title")
+QUERY_PROMPT = ("Write the short search query that a user would type to find the following document. "
+                "Reply with the query only, no quotes.\n\nDocument: {document}")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    queries: int = 60                 # pseudo-queries (one per sampled document)
+    candidates: int = 10              # hybrid top n judged per pseudo-query
+    k: int = 4                        # comparisons per document (cycle plan): n*k/2 per query
+    generator: str = "llm"
+    generator_model: str | None = None
+    document_words: int = 120
+    seed: int = 0
+    student: StudentConfig = field(default_factory=StudentConfig)
+
+    @property
+    def comparisons(self) -> int:
+        """The judge-call budget: comparisons in all (each asks both orders)."""
+        return self.queries * len(cycle_plan(self.candidates, self.k))
+
+
+def pseudo_queries(dataset: Dataset, n: int, generator: str = "llm", model: str | None = None, words: int = 120,
+                   seed: int = 0) -> dict[str, tuple[str, str]]:
+    """``{pseudo query id: (query text, source document id)}`` for ``n`` sampled documents with text.
+    LLM generations are cached through the shared LLM call cache."""
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown generator {generator!r}: use one of {', '.join(GENERATORS)}")
+    rng = random.Random(seed)
+    pool = sorted(d for d, doc in dataset.corpus.items() if len(doc.text.split()) >= 20 and doc.title)
+    chosen = rng.sample(pool, min(n, len(pool)))
+    out = {}
+    if generator == "title":
+        return {f"pq-{d}": (dataset.corpus[d].title, d) for d in chosen}
+    from ...llm.backends import load_backend
+    from ...llm.cached import CachedBackend
+    from ...llm.defaults import default_model
+    from ...llm.scorer import truncate_words
+
+    llm = CachedBackend(load_backend(model or default_model()))
+    from tqdm.auto import tqdm
+
+    for d in tqdm(chosen, desc="writing pseudo-queries", disable=len(chosen) < 5):
+        prompt = QUERY_PROMPT.format(document=truncate_words(dataset.corpus[d].full_text, words))
+        text = llm.generate([{"role": "user", "content": prompt}], max_new_tokens=24).text
+        text = text.strip().strip('"').split("\n")[0].strip()
+        out[f"pq-{d}"] = (text or dataset.corpus[d].title, d)
+    return out
+
+
+def scored_groups(dataset: Dataset, judge: Judge, config: AdaptConfig, first_stage=None,
+                  progress: bool = True) -> tuple[list[ScoredGroup], dict]:
+    """Pseudo-queries -> hybrid candidates -> judged sparse pairs -> Thurstone scores, per query."""
+    from tqdm.auto import tqdm
+
+    from ...core.data import Query
+    from ...first_stage import hybrid
+
+    t0 = time.perf_counter()
+    pseudo = pseudo_queries(dataset, config.queries, config.generator, config.generator_model, config.document_words,
+                            config.seed)
+    queries = {q: Query(q, text) for q, (text, _) in pseudo.items()}
+    candidates = ((first_stage or hybrid()) % config.candidates).transform(queries, dataset.corpus)
+    plan = cycle_plan(config.candidates, config.k, seed=config.seed)
+    store = KeyValueStore.open("zelo")
+    groups, stats = [], {"judged": 0, "cache_hits": 0, "judge_seconds": 0.0, "agreement": [],
+                         "intransitive_triples": 0, "pseudo_queries": len(queries)}
+    for qid in tqdm(list(candidates.rankings), desc="judging pairs", disable=not progress):
+        doc_ids = candidates.doc_ids(qid)
+        if len(doc_ids) < 2:
+            continue
+        docs = [dataset.corpus[d].full_text for d in doc_ids]
+        pairs = [(i, j) for i, j in plan if i < len(docs) and j < len(docs)]
+        votes, counters = judge_query(judge, queries[qid].text, docs, pairs, store)
+        fit = fit_scores(len(docs), votes, "thurstone")
+        groups.append(ScoredGroup(queries[qid].text, tuple(docs), tuple(float(s) for s in fit.scores)))
+        stats["judged"] += counters["judged"]
+        stats["cache_hits"] += counters["cache_hits"]
+        stats["judge_seconds"] += counters["seconds"]
+        stats["agreement"].append(fit.agreement)
+        stats["intransitive_triples"] += fit.intransitive_triples
+    stats["agreement"] = round(sum(stats["agreement"]) / max(len(stats["agreement"]), 1), 4)
+    stats["minutes"] = round((time.perf_counter() - t0) / 60, 2)
+    stats["examples"] = {q: text for q, (text, _) in list(pseudo.items())[:5]}
+    return groups, stats
+
+
+def adapt(dataset: Dataset, judge: Judge, start: str, output: str | Path, config: AdaptConfig = AdaptConfig(),
+          progress: bool = True) -> dict:
+    """Label-free adaptation of the cross-encoder at ``start`` to ``dataset``'s corpus; returns the record
+    (also written beside the student as ``zelo.json``)."""
+    groups, stats = scored_groups(dataset, judge, config, progress=progress)
+    record = train_student(groups, start=start, output=output, config=config.student, progress=progress)
+    record = {"adaptation": {"corpus": dataset.name, "judge": judge.identity(), "config": asdict(config),
+                             "judging": stats}, "student": {k: v for k, v in record.items() if k != "curve"},
+              "curve": record["curve"]}
+    atomic_write_text(Path(output) / "zelo.json", json.dumps(record, indent=1, default=str))
+    return record
+
+
+def default_judge(source_model: str | None = None, llm: str | None = None, words: int = 60) -> Judge:
+    """The label-free judge the lab uses: the pairwise LLM (both orders) averaged with zero-shot
+    MaxSim and, when given, the source-trained cross-encoder (none of them saw the target's labels)."""
+    from ...llm.defaults import default_model
+    from ...rerankers.cross_encoder import cross_encoder
+    from ...rerankers.maxsim import ZeroShotMaxSim
+    from ...rerankers.pairwise import Pairwise
+    from .judges import EnsembleJudge, LLMJudge, RerankerJudge
+
+    members = [LLMJudge(Pairwise(model=llm or default_model(), max_passage_words=words)),
+               RerankerJudge(ZeroShotMaxSim(), temperature=1.0)]
+    if source_model:
+        members.append(RerankerJudge(cross_encoder(source_model), temperature=1.0))
+    return EnsembleJudge(tuple(members))
+
+
+def leave_one_out(source: str, target: str, folder: str | Path | None = None, config: AdaptConfig = AdaptConfig(),
+                  source_steps: int = 300, depth: int = 20, llm: str | None = None, progress: bool = True) -> dict:
+    """Train a cross-encoder on ``source``'s train labels only, adapt it to ``target``'s corpus
+    label-free, and evaluate hybrid / source-only / adapted on ``target`` test (never tuned there:
+    alpha comes from ``source``'s tuning queries at ``depth``)."""
+    from ...analysis.experiment import Experiment
+    from ...core.interpolate import Interpolate
+    from ...data import load_dataset
+    from ...first_stage import hybrid
+    from ...rerankers.cross_encoder import cross_encoder
+    from ..cross_encoder import TrainConfig, train_cross_encoder
+    from ..tune import tune, tuning_sets
+
+    folder = Path(folder or cache_dir("zelo") / f"loo-{source}-to-{target}")
+    started = time.perf_counter()
+    source_dir = folder / f"{source}-only"
+    if not (source_dir / "config.json").exists():
+        train_cross_encoder(TrainConfig(output=str(source_dir), datasets=(source,), max_steps=source_steps,
+                                        max_minutes=None, max_length=128), progress=progress)
+    source_minutes = (time.perf_counter() - started) / 60
+    meta = json.loads((source_dir / "training.json").read_text())
+    tuned = tune(lambda s: cross_encoder(str(source_dir), max_length=256, name=f"{source}-only"), [{}],
+                 tuning_sets({source: meta["tuning"][source]}), depths=(depth,), progress=progress)
+    alpha = tuned["chosen"]["alpha"]
+    t0 = time.perf_counter()
+    student_dir = folder / f"{source}-only+zelo-{target}"
+    target_corpus = load_dataset(target, split="test")  # only its corpus is used to adapt
+    record = adapt(target_corpus, default_judge(str(source_dir), llm), str(source_dir), student_dir, config, progress)
+    adapt_minutes = (time.perf_counter() - t0) / 60
+    test = load_dataset(target, split="test")
+    first = hybrid() % 100
+    mix = lambda path, label: Interpolate(cross_encoder(str(path), max_length=256, name=label), alpha=alpha,  # noqa: E731
+                                          rerank_depth=depth, label=label)
+    exp = Experiment(test, {"hybrid": first, f"hybrid>>{source}-only": first >> mix(source_dir, f"{source}-only"),
+                            f"hybrid>>{source}-only+zelo": first >> mix(student_dir, f"{source}-only+zelo")},
+                     baseline="hybrid", metrics=["ndcg@10", "judged@10"], progress=progress).run()
+    result = {"source": source, "target": target, "alpha": alpha, "rerank_depth": depth,
+              "table": exp.table(), "judge_comparisons": record["adaptation"]["judging"]["judged"]
+              + record["adaptation"]["judging"]["cache_hits"],
+              "judging": record["adaptation"]["judging"],
+              "minutes": {"source_training": round(source_minutes, 1), "adaptation": round(adapt_minutes, 1),
+                          "total": round((time.perf_counter() - started) / 60, 1)}}
+    atomic_write_text(folder / "leave_one_out.json", json.dumps(result, indent=1, default=str))
+    return result
