@@ -48,7 +48,7 @@ def _dataset(name: str, split: str, max_queries: int | None, seed: int):
 def _executor(args):
     if getattr(args, "ray", None) is None:
         return None
-    from .distributed.ray import executor
+    from .distributed.ray_executor import executor
 
     return executor(None if args.ray == "local" else args.ray)
 

@@ -55,7 +55,8 @@ def test_bad_input_gives_clear_error(capsys):
     assert "no 'dev' split" in capsys.readouterr().err
 
 
-def test_a_cached_rerun_reports_the_same_model_latency_and_far_less_wall_time(capsys):
+def test_a_cached_rerun_reports_the_same_model_latency_and_far_less_wall_time(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path))  # cold means cold: no scores from earlier tests
     assert main(["evaluate", "toy", "bm25>>ce", "--json"]) == 0
     cold = _json(capsys)["stages"][-1]
     assert main(["evaluate", "toy", "bm25>>ce", "--json"]) == 0

@@ -59,3 +59,24 @@ def largest_rise(moves: list[Move], to_rank: int = 1) -> Move | None:
     better (a teaching example: say that it was chosen as the largest rise)."""
     landed = [m for m in moves if m.rank_after is not None and m.rank_after <= to_rank and m.rise > 0]
     return max(landed, key=lambda m: (m.rise, m.grade, m.query_id), default=None)
+
+
+def position_matrix(candidates: Run, reranked: Run, depth: int | None = None):
+    """How often each input position (columns; 0 = the first stage's top) ends at each output
+    rank (rows), summed over queries: the picture of position bias. A ranker that reads the
+    passages spreads every column; one that echoes its input is the diagonal; one that leans on
+    a position (or a label token) puts the same column at the top for every query.
+
+    Usage: ``position_matrix(hybrid_top20, first_run)`` → ``numpy`` array ``[rank, position]``."""
+    import numpy as np
+
+    depth = depth or max((len(candidates.doc_ids(q)) for q in reranked.rankings if q in candidates.rankings), default=0)
+    counts = np.zeros((depth, depth), dtype=int)
+    for qid in reranked.rankings:
+        if qid not in candidates.rankings:
+            continue
+        position = {d: i for i, d in enumerate(candidates.doc_ids(qid)[:depth])}
+        for rank, doc in enumerate(reranked.doc_ids(qid)[:depth]):
+            if doc in position:
+                counts[rank, position[doc]] += 1
+    return counts

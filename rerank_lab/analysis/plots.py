@@ -290,3 +290,47 @@ def reliability_diagram(curves: Mapping[str, object], path: str | Path | None = 
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
+
+
+def position_heatmaps(matrices: Mapping[str, object], path: str | Path | None = None, max_rank: int = 5,
+                      title: str = "Where each method puts each input position"):
+    """One panel per method: share of queries on which input position *x* (0 = the first
+    stage's top) ends at output rank *y* (``analysis.movement.position_matrix``), top ranks only.
+    Reading the passages spreads the mass; echoing the input is the diagonal; a position prior
+    is one bright column."""
+    import numpy as np
+
+    names = list(matrices)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.6), dpi=110, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        counts = np.asarray(matrices[name], dtype=float)[:max_rank]
+        share = counts / max(counts.sum(axis=1).max(), 1.0)
+        image = ax.imshow(share, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("input position")
+        ax.set_yticks(range(len(share)), [str(r + 1) for r in range(len(share))])
+    axes[0][0].set_ylabel("output rank")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="share of queries")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def cost_quality_bars(rows: Sequence[Mapping], quality: str = "nDCG@10", cost: str = "model s/query",
+                      baseline: float | None = None, path: str | Path | None = None):
+    """Two bar panels side by side: quality per method (first stage dashed) and cost per method (log scale)."""
+    names = [r["method"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), dpi=110)
+    left.barh(names, [r[quality] for r in rows], color=_COLORS[2])
+    if baseline is not None:
+        left.axvline(baseline, ls="--", color=_COLORS[4], label="first stage")
+        left.legend(fontsize=8, loc="lower right")
+    left.set_xlabel(quality)
+    left.invert_yaxis()
+    right.barh(names, [max(r[cost], 1e-3) for r in rows], color=_COLORS[3])
+    right.set_xscale("log")
+    right.set_xlabel(cost + " (log)")
+    right.invert_yaxis()
+    right.set_yticks([])
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)

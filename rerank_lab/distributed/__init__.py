@@ -1,0 +1,1 @@
+"""Scale-out: the Ray executor (:mod:`.ray_executor`, the ``ray`` extra)."""

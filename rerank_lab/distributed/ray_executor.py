@@ -1,0 +1,224 @@
+"""Scale-out on Ray (the ``ray`` extra): the same pipelines, the same Runs, more machines.
+
+No scheduler of our own: Ray runs the work (Moritz et al., OSDI 2018).
+
+* **Reranking** is sharded by batches of queries over a pool of actors, each holding one copy
+  of the stage (one model per actor, loaded once; a GPU each where the cluster has GPUs). The
+  shards' Runs are merged into one Run whose per-stage costs equal the in-process ones: items,
+  per-query wall and model seconds and counters add up; ``worker_seconds`` (summed) and
+  ``distributed_wall_seconds`` (elapsed) are both reported.
+* **Corpus encoding** for a dense first stage is sharded with Ray Data ``map_batches`` over an
+  actor pool: each chunk of documents is encoded by one actor and written to the shared
+  embedding store under exactly the key an in-process run uses (atomic shards), so a later
+  in-process run reads it, and memory stays one chunk per actor.
+* **Faults**: an actor that dies is restarted and its shard retried (Ray's ``max_restarts`` /
+  ``max_task_retries``); a shard is pure (same inputs, same Run), so the merged Run equals an
+  undisturbed one, and the stores never hold half-written entries.
+
+No address starts a local Ray on this machine; an address joins a running cluster (start one with
+``ray start --head`` on a node, ``ray start --address=<head>:6379`` on the others; see
+docs/scale_out.md). Workers must see the same ``RERANK_LAB_DATA`` and ``RERANK_LAB_CACHE`` paths
+(a shared filesystem on a cluster).
+
+Usage::
+
+    executor = RayExecutor()                                  # or RayExecutor("ray://head:10001")
+    Experiment(dataset, ["hybrid", "hybrid>>ce"], executor=executor).run()
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from ..core.cost import StageCost, add_counters
+from ..core.data import Corpus, Queries
+from ..core.run import Run
+from ..core.stage import Cascade, Cutoff, FirstStage, Stage
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("the Ray executor needs Ray: `pip install 'rerank-lab[ray]'`") from None
+    return ray
+
+
+def executor(address: str | None = None, **kwargs) -> "RayExecutor":
+    """What ``rerank-lab ... --ray [ADDRESS]`` runs on: a local Ray (no address) or the cluster at ``address``."""
+    return RayExecutor(address, **kwargs)
+
+
+@dataclass
+class RayExecutor:
+    address: str | None = None
+    num_cpus: int | None = None        # local Ray only (default: this machine's cores)
+    workers: int | None = None         # actors per stage (default: the cluster's CPUs, at most 8)
+    queries_per_task: int = 8
+    max_retries: int = 3
+    gpus_per_worker: float = 0.0
+    _pools: dict = field(default_factory=dict, repr=False)
+
+    def _init(self):
+        ray = _ray()
+        if not ray.is_initialized():
+            env = {k: os.environ[k] for k in ("RERANK_LAB_DATA", "RERANK_LAB_CACHE", "RERANK_LAB_MODEL_CACHE",
+                                               "RERANK_LAB_LLM", "RERANK_LAB_LLM_BACKEND") if k in os.environ}
+            ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
+                     include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                     runtime_env={"env_vars": env})
+        return ray
+
+    @property
+    def n_workers(self) -> int:
+        ray = self._init()
+        return self.workers or max(1, min(8, int(ray.cluster_resources().get("CPU", 1))))
+
+    def _pool(self, stage: Stage):
+        ray = self._init()
+        key = id(stage)
+        if key not in self._pools:
+            # one stage's actors at a time: idle actors of an earlier stage would hold the CPUs
+            # the new ones need, and Ray would wait for them forever
+            self.release()
+            actor = ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker, max_restarts=self.max_retries,
+                               max_task_retries=self.max_retries)(_StageActor)
+            self._pools[key] = (stage, [actor.remote(stage) for _ in range(self.n_workers)])
+        return self._pools[key][1]
+
+    def actor_pids(self, stage: Stage) -> list[int]:
+        """The process ids of a stage's actors (to watch them, or to test that a killed one is replaced)."""
+        ray = self._init()
+        return ray.get([a.pid.remote() for a in self._pool(stage)])
+
+    def transform(self, stage: Stage, queries: Queries, corpus: Corpus, previous: Run | None = None) -> Run:
+        if _is_first_stage(stage):
+            for dense in _dense_inputs(stage):
+                encode_corpus(dense, corpus, self)
+            return stage.transform(queries, corpus, previous)  # search is cheap once the corpus is encoded
+        if previous is None:
+            raise ValueError(f"{stage.name} reranks: give it candidates")
+        ray = self._init()
+        todo = [q for q in previous.rankings if q in queries]
+        shards = [todo[i:i + self.queries_per_task] for i in range(0, len(todo), self.queries_per_task)]
+        pool = ray.util.ActorPool(self._pool(stage))
+        start = time.perf_counter()
+
+        def submit(actor, shard):
+            needed = {d for q in shard for d in previous.doc_ids(q)}
+            return actor.transform.remote({q: queries[q] for q in shard}, {d: corpus[d] for d in needed if d in corpus},
+                                          previous.subset(shard))
+
+        parts = list(pool.map(submit, shards))
+        return merge(parts, previous, time.perf_counter() - start, stage.name)
+
+    def release(self) -> None:
+        """Stop every stage's actors (their CPUs and models go back to the cluster)."""
+        ray = _ray()
+        for _, actors in self._pools.values():
+            for actor in actors:
+                ray.kill(actor)
+        self._pools.clear()
+
+    def shutdown(self) -> None:
+        ray = _ray()
+        if ray.is_initialized():
+            self.release()
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+class _StageActor:
+    """One copy of a stage (its models loaded once) that reranks the shards it is given."""
+
+    def __init__(self, stage: Stage):
+        self.stage = stage
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def transform(self, queries, corpus, previous):
+        return self.stage.transform(queries, corpus, previous)
+
+
+def merge(parts: list[Run], previous: Run, wall_seconds: float, name: str) -> Run:
+    """The shards' Runs as one: rankings joined, each new stage's cost summed over shards."""
+    rankings: dict = {}
+    for part in parts:
+        rankings.update(part.rankings)
+    n_before = len(previous.costs)
+    costs = list(previous.costs)
+    for index in range(n_before, max((len(p.costs) for p in parts), default=n_before)):
+        shard_costs = [p.costs[index] for p in parts if len(p.costs) > index]
+        worker = sum(c.seconds for c in shard_costs)
+        costs.append(StageCost(
+            shard_costs[0].stage, worker, sum(c.items_scored for c in shard_costs),
+            {q: s for c in shard_costs for q, s in c.per_query_seconds.items()},
+            {**add_counters(*(c.counters for c in shard_costs)), "worker_seconds": round(worker, 4),
+             "distributed_wall_seconds": round(wall_seconds, 4)},
+            model_seconds=sum(float(c.model_seconds or 0.0) for c in shard_costs),
+            per_query_model_seconds={q: s for c in shard_costs for q, s in (c.per_query_model_seconds or {}).items()}))
+    return Run(rankings, name, costs)
+
+
+def _is_first_stage(stage: Stage) -> bool:
+    if isinstance(stage, Cutoff):
+        return _is_first_stage(stage.stage)
+    if isinstance(stage, Cascade):
+        return _is_first_stage(stage.stages[0]) and len(stage.stages) == 1
+    return isinstance(stage, FirstStage)
+
+
+def _dense_inputs(stage: Stage) -> list:
+    from ..first_stage.dense import Dense
+
+    stage = stage.stage if isinstance(stage, Cutoff) else stage
+    if isinstance(stage, Dense):
+        return [stage]
+    return [s for s in getattr(stage, "inputs", ()) if isinstance(s, Dense)]
+
+
+class _ChunkEncoder:
+    """A Ray Data actor: one dense encoder; encodes a chunk of documents into the shared store."""
+
+    def __init__(self, dense):
+        self.dense = dense
+
+    def __call__(self, batch):
+        import numpy as np
+
+        from ..components.stores import EmbeddingStore
+        from ..core.files import stable_hash
+
+        store = EmbeddingStore(f"dense-{stable_hash(self.dense.identity())}", dtype=np.float32, flush_every=1)
+        done = []
+        for texts in batch["texts"]:
+            texts = list(texts)
+            key = stable_hash(texts, length=32)
+            if store.get(key) is None:
+                t0 = time.perf_counter()
+                store.put(key, self.dense._encode_documents(texts), time.perf_counter() - t0)
+                store.flush()  # atomic: the shard and then its index
+            done.append(key)
+        return {"key": np.array(done)}
+
+
+def encode_corpus(dense, corpus: Corpus, executor: RayExecutor, workers: int | None = None) -> int:
+    """Encode ``corpus`` for ``dense`` with Ray Data over an actor pool; returns the chunks encoded
+    (or found). Chunks and keys are exactly those of the in-process encoder."""
+    from ..first_stage.dense import CHUNK
+
+    ray = executor._init()
+    executor.release()  # the encoders need the CPUs that reranking actors would otherwise keep
+    doc_ids = list(corpus)
+    chunks = [{"texts": [corpus[d].full_text for d in doc_ids[s:s + CHUNK]]} for s in range(0, len(doc_ids), CHUNK)]
+    if not chunks:
+        return 0
+    size = workers or executor.n_workers
+    dataset = ray.data.from_items(chunks).repartition(len(chunks))
+    keys = dataset.map_batches(_ChunkEncoder, fn_constructor_args=(dense,), batch_size=1,
+                               compute=ray.data.ActorPoolStrategy(size=min(size, len(chunks))), num_cpus=1,
+                               num_gpus=executor.gpus_per_worker or None,
+                               max_restarts=executor.max_retries, max_task_retries=executor.max_retries)
+    return sum(1 for _ in keys.iter_rows())
