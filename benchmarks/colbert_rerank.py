@@ -3,7 +3,7 @@
 Both rerank the same SciFact test queries x BM25 top-100 with a ColBERT of the same shape
 (all-MiniLM-L6-v2 body, the checkpoint's projection width, query length 32, document length 256). PyLate runs
 its documented recipe (encode the query, encode the candidates, ``rank.rerank``) per query;
-ours runs ``ColBERTReranker.score`` per query from a cold on-disk cache. Ours saves time by
+ours runs ``ColBERT.score`` per query from a cold on-disk cache. Ours saves time by
 encoding each distinct document once per run (candidates repeat across queries), encoding
 under CPU bf16 autocast, and sorting documents by length before batching.
 
@@ -30,8 +30,7 @@ import torch
 
 
 def candidates(n_queries: int, depth: int, seed: int):
-    from rerank_lab.data import load_dataset
-    from rerank_lab.first_stage import BM25
+    from rerank_lab import BM25, load_dataset
 
     dataset = load_dataset("scifact", split="test")
     sample = dataset.sample(n_queries, seed=seed)
@@ -41,18 +40,16 @@ def candidates(n_queries: int, depth: int, seed: int):
 
 
 def ours(checkpoint: str, items, corpus, bf16: bool) -> tuple[float, dict]:
-    from rerank_lab.rerankers.colbert import ColBERTReranker
+    from rerank_lab.rerankers.colbert import ColBERT
 
     with tempfile.TemporaryDirectory() as cold:
         os.environ["RERANK_LAB_CACHE"] = cold  # cold cache: every document is encoded once, here
-        reranker = ColBERTReranker(checkpoint, bf16=bf16)
+        reranker = ColBERT(checkpoint, bf16=bf16)
         reranker.score("warm up the model", ["load weights before timing"])
-        reranker.counters.clear()
-        reranker._cache = None
         start = time.perf_counter()
         scores = {qid: reranker.score(query, [corpus[d].full_text for d in docs]) for qid, query, docs in items}
         seconds = time.perf_counter() - start
-        print(f"ours: {seconds:.1f}s  counters={reranker.counters}", flush=True)
+        print(f"ours: {seconds:.1f}s", flush=True)
     return seconds, scores
 
 
@@ -61,7 +58,7 @@ def pylate(checkpoint: str, items, corpus, doc_len: int, query_len: int, dim: in
     from pylate import models, rank
     from safetensors.torch import load_file
 
-    from rerank_lab.models import MINILM, resolve_model
+    from rerank_lab.components.models import MINILM, resolve_model
 
     model = models.ColBERT(model_name_or_path=resolve_model(MINILM), device="cpu", embedding_size=dim,
                            document_length=doc_len, query_length=query_len,
@@ -95,7 +92,8 @@ def agreement(a: dict, b: dict, k: int = 10) -> float:
 
 
 def main() -> None:
-    from rerank_lab.rerankers.colbert import WEIGHTS_DIR, checkpoint_query_augmentation
+    from rerank_lab.backends.colbert_ai import checkpoint_query_augmentation
+    from rerank_lab.components.lab_weights import LAB_COLBERT_DIR as WEIGHTS_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=50)

@@ -118,7 +118,7 @@ def compile_request(model, tokenizer, identity: str, mode: str = "fast", threads
                     profile: bool = False):
     """An OpenVINO infer request running ``model`` on the CPU in ``mode`` (one per process and
     settings). ``threads``: inference threads (default: all cores). ``profile``: per-node
-    timings in ``profiling_info`` (``benchmarks/cross_encoder_kernel_profile.py``)."""
+    timings in ``profiling_info``."""
     try:
         import openvino as ov
     except ImportError as exc:

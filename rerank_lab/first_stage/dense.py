@@ -45,10 +45,16 @@ class Dense(FirstStage):
     mode: str = "exact"
     backend: str = "auto"          # "auto": the token encoder where the pooling allows, "sentence-transformers"
     device: str = "cpu"
+    index: str = "exact"           # "exact" (numpy, the default) or "hnsw" (faiss; large corpora)
+    hnsw_ef_search: int = 128
     name: str = "dense"
     #: also keep each document's normalised token states in the encoder's shared token store, so
     #: zero-shot MaxSim on the same model reuses this pass instead of encoding again (changes no result)
     keep_token_states: bool = field(default=False, compare=False)
+
+    def __post_init__(self):
+        if self.index not in ("exact", "hnsw"):
+            raise ValueError(f"unknown dense index {self.index!r}: use 'exact' (numpy) or 'hnsw' (faiss)")
 
     @property
     def encoder(self):
@@ -131,7 +137,28 @@ class Dense(FirstStage):
         return doc_ids, matrix
 
     def prepare(self, corpus) -> None:
-        self.corpus_embeddings(corpus)
+        _, matrix = self.corpus_embeddings(corpus)
+        if self.index == "hnsw" and len(matrix):
+            self._hnsw(corpus, matrix)  # building the index is not the queries' latency
+
+    def _hnsw(self, corpus, matrix):
+        """A faiss HNSW index over the corpus embeddings (inner product = cosine on normalised vectors;
+        Malkov & Yashunin, TPAMI 2020), built once per corpus and process."""
+        indexes = self._state.setdefault("hnsw", {})
+        fingerprint = corpus_fingerprint(corpus)
+        if fingerprint not in indexes:
+            try:
+                import faiss
+            except ImportError:
+                raise ImportError("Dense(index='hnsw') needs faiss: `pip install 'rerank-lab[ray]'` "
+                                  "(or faiss-cpu)") from None
+            index = faiss.IndexHNSWFlat(matrix.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 200
+            index.add(np.ascontiguousarray(matrix, dtype=np.float32))
+            indexes[fingerprint] = index
+        index = indexes[fingerprint]
+        index.hnsw.efSearch = max(self.hnsw_ef_search, 1)
+        return index
 
     def search(self, queries, corpus, k):
         doc_ids, matrix = self.corpus_embeddings(corpus)
@@ -139,6 +166,11 @@ class Dense(FirstStage):
         q = self.encode([queries[x].text for x in qids], self.query_prefix)
         k = min(k, len(doc_ids))
         results = {}
+        if self.index == "hnsw" and k > 0:
+            sims, found = self._hnsw(corpus, matrix).search(np.ascontiguousarray(q, dtype=np.float32), k)
+            for row, qid in enumerate(qids):
+                results[qid] = {doc_ids[d]: float(s) for d, s in zip(found[row], sims[row]) if d >= 0}
+            return results
         for start in range(0, len(qids), 256):
             sims = q[start:start + 256] @ matrix.T
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]

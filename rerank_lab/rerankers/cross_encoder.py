@@ -39,7 +39,7 @@ from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND, read_tuning
 
 MODES = openvino.MODES
 # fast/int8: neighbours closer than this among the top 10 are re-scored in fp32. Chosen with
-# benchmarks/cross_encoder_fast_fidelity.py on NFCorpus dev and SciFact train, never on test, as
+# a fidelity sweep on NFCorpus dev and SciFact train (an AMX machine, earlier version), never on test, as
 # the smallest margin of 0.005/0.01/0.015/0.02/0.03 at which fast kept every simulated 100-query
 # run within 0.002 nDCG@10 of exact on both; it re-scores about 5% of pairs at depth 20.
 REFINE_MARGIN = 0.005
@@ -242,7 +242,7 @@ def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **overrides):
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"the lab cross-encoder weights are missing from {path}. Make them with "
                                 f"`{TRAIN_CE_COMMAND}` (about 35 CPU minutes plus tuning; on a GPU see "
-                                f"scripts/gpu_sweep_lab_ce.py), or give a model id: "
+                                f"docs/training.md), or give a model id: "
                                 f"cross_encoder('cross-encoder/ms-marco-MiniLM-L-6-v2')")
     tuned = read_tuning(path)
     settings = {"mode": "fast", "name": "ce", "max_length": _trained_length(path), **tuned.scorer_settings}

@@ -23,7 +23,7 @@ Recipe (the lab cross-encoder, ``rerank_lab/weights/lab-ce``):
   max length 128) takes about 32 minutes on the idle 2-core machine here;
 * ``--prepare`` writes the mined groups, their texts and the tuning queries' candidates to one
   file and ``--data`` trains from it, so training runs where the corpora and first stages are
-  not installed (``scripts/gpu_sweep_lab_ce.py`` does that on a lent GPU);
+  not installed (on a lent GPU, with the ``device`` tool: docs/training.md);
 * afterwards the one tuner (:mod:`rerank_lab.train.tune`) picks the document handling
   (truncation or passages), the rerank depth and ``alpha`` for
   ``alpha * z(CE) + (1 - alpha) * z(first stage)`` on held-out *train* queries (SciFact) and
