@@ -39,7 +39,7 @@ from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND, read_tuning
 
 MODES = openvino.MODES
 # fast/int8: neighbours closer than this among the top 10 are re-scored in fp32. Chosen with
-# a fidelity sweep on NFCorpus dev and SciFact train (an AMX machine, earlier version), never on test, as
+# benchmarks/cross_encoder_fast_fidelity.py on NFCorpus dev and SciFact train (on an AMX CPU), never on test, as
 # the smallest margin of 0.005/0.01/0.015/0.02/0.03 at which fast kept every simulated 100-query
 # run within 0.002 nDCG@10 of exact on both; it re-scores about 5% of pairs at depth 20.
 REFINE_MARGIN = 0.005
