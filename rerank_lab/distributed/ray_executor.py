@@ -125,7 +125,6 @@ class RayExecutor:
         ray = _ray()
         if ray.is_initialized():
             self.release()
-        if ray.is_initialized():
             ray.shutdown()
 
 
@@ -180,45 +179,34 @@ def _dense_inputs(stage: Stage) -> list:
 
 
 class _ChunkEncoder:
-    """A Ray Data actor: one dense encoder; encodes a chunk of documents into the shared store."""
+    """A Ray Data actor: one dense encoder writing chunks into the shared store, exactly as
+    :meth:`Dense.corpus_embeddings` does in-process (same chunks, same keys)."""
 
     def __init__(self, dense):
         self.dense = dense
+        self.store = dense.embedding_store()
 
     def __call__(self, batch):
         import numpy as np
 
-        from ..components.stores import EmbeddingStore
-        from ..core.files import stable_hash
-
-        store = EmbeddingStore(f"dense-{stable_hash(self.dense.identity())}", dtype=np.float32, flush_every=1)
-        done = []
         for texts in batch["texts"]:
-            texts = list(texts)
-            key = stable_hash(texts, length=32)
-            if store.get(key) is None:
-                t0 = time.perf_counter()
-                store.put(key, self.dense._encode_documents(texts), time.perf_counter() - t0)
-                store.flush()  # atomic: the shard and then its index
-            done.append(key)
-        return {"key": np.array(done)}
+            self.dense.chunk_embeddings(self.store, list(texts))
+            self.store.flush()  # atomic: the shard and then its index
+        return {"chunks": np.ones(len(batch["texts"]), dtype=int)}
 
 
 def encode_corpus(dense, corpus: Corpus, executor: RayExecutor, workers: int | None = None) -> int:
     """Encode ``corpus`` for ``dense`` with Ray Data over an actor pool; returns the chunks encoded
     (or found). Chunks and keys are exactly those of the in-process encoder."""
-    from ..first_stage.dense import CHUNK
-
     ray = executor._init()
     executor.release()  # the encoders need the CPUs that reranking actors would otherwise keep
-    doc_ids = list(corpus)
-    chunks = [{"texts": [corpus[d].full_text for d in doc_ids[s:s + CHUNK]]} for s in range(0, len(doc_ids), CHUNK)]
+    chunks = [{"texts": texts} for texts in dense.corpus_chunks(corpus)]
     if not chunks:
         return 0
     size = workers or executor.n_workers
     dataset = ray.data.from_items(chunks).repartition(len(chunks))
-    keys = dataset.map_batches(_ChunkEncoder, fn_constructor_args=(dense,), batch_size=1,
+    done = dataset.map_batches(_ChunkEncoder, fn_constructor_args=(dense,), batch_size=1,
                                compute=ray.data.ActorPoolStrategy(size=min(size, len(chunks))), num_cpus=1,
                                num_gpus=executor.gpus_per_worker or None,
                                max_restarts=executor.max_retries, max_task_retries=executor.max_retries)
-    return sum(1 for _ in keys.iter_rows())
+    return sum(1 for _ in done.iter_rows())

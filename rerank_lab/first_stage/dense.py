@@ -55,6 +55,8 @@ class Dense(FirstStage):
     def __post_init__(self):
         if self.index not in ("exact", "hnsw"):
             raise ValueError(f"unknown dense index {self.index!r}: use 'exact' (numpy) or 'hnsw' (faiss)")
+        if self.hnsw_ef_search < 1:
+            raise ValueError(f"hnsw_ef_search must be a positive integer, got {self.hnsw_ef_search!r}")
 
     @property
     def encoder(self):
@@ -109,6 +111,24 @@ class Dense(FirstStage):
         return {"family": "dense", "model": model_identity(self.model), "max_length": max_length,
                 "precision": precision, "document_prefix": self.document_prefix}
 
+    def corpus_chunks(self, corpus) -> list[list[str]]:
+        """The corpus's texts in the chunks the store keys (:data:`CHUNK` documents each, corpus order)."""
+        doc_ids = list(corpus)
+        return [[corpus[d].full_text for d in doc_ids[s:s + CHUNK]] for s in range(0, len(doc_ids), CHUNK)]
+
+    def embedding_store(self) -> EmbeddingStore:
+        """The shared store of this encoder's corpus chunks (keyed by model identity)."""
+        return EmbeddingStore(f"dense-{stable_hash(self.identity())}", dtype=np.float32, flush_every=1)
+
+    def chunk_embeddings(self, store: EmbeddingStore, texts: list[str]) -> np.ndarray:
+        """One chunk's embeddings: from ``store``, or encoded now and stored (atomic shard)."""
+        key = stable_hash(texts, length=32)
+        hit = store.get(key)
+        if hit is None:
+            t0 = time.perf_counter()
+            hit = (store.put(key, self._encode_documents(texts), time.perf_counter() - t0), 0.0)
+        return np.asarray(hit[0])
+
     def corpus_embeddings(self, corpus) -> tuple[list[str], np.ndarray]:
         """(doc ids, embeddings) of ``corpus``, encoding only chunks the store lacks."""
         from tqdm.auto import tqdm
@@ -117,24 +137,16 @@ class Dense(FirstStage):
         memory = self._state.setdefault("corpora", {})
         if fingerprint in memory:
             return memory[fingerprint]
-        store = EmbeddingStore(f"dense-{stable_hash(self.identity())}", dtype=np.float32, flush_every=1)
+        store = self.embedding_store()
         if isinstance(self.encoder, TokenEncoder):
             self.encoder._loaded()  # loading (and graph conversion) is not the documents' cost
-        doc_ids = list(corpus)
-        chunks = []
-        starts = range(0, len(doc_ids), CHUNK)
-        for start in tqdm(starts, desc=f"encoding corpus ({self.name})", unit="chunk", disable=len(starts) < 2):
-            texts = [corpus[d].full_text for d in doc_ids[start:start + CHUNK]]
-            key = stable_hash(texts, length=32)
-            hit = store.get(key)
-            if hit is None:
-                t0 = time.perf_counter()
-                hit = (store.put(key, self._encode_documents(texts), time.perf_counter() - t0), 0.0)
-            chunks.append(np.asarray(hit[0]))
+        chunks = self.corpus_chunks(corpus)
+        matrices = [self.chunk_embeddings(store, texts) for texts in tqdm(
+            chunks, desc=f"encoding corpus ({self.name})", unit="chunk", disable=len(chunks) < 2)]
         store.flush()
-        matrix = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
-        memory[fingerprint] = (doc_ids, matrix)
-        return doc_ids, matrix
+        matrix = np.concatenate(matrices) if matrices else np.zeros((0, 1), np.float32)
+        memory[fingerprint] = (list(corpus), matrix)
+        return memory[fingerprint]
 
     def prepare(self, corpus) -> None:
         _, matrix = self.corpus_embeddings(corpus)
@@ -157,7 +169,7 @@ class Dense(FirstStage):
             index.add(np.ascontiguousarray(matrix, dtype=np.float32))
             indexes[fingerprint] = index
         index = indexes[fingerprint]
-        index.hnsw.efSearch = max(self.hnsw_ef_search, 1)
+        index.hnsw.efSearch = self.hnsw_ef_search
         return index
 
     def search(self, queries, corpus, k):
