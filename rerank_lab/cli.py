@@ -130,7 +130,10 @@ def cmd_lift(args) -> int:
     from .analysis.plots import lift_charts
     from .core.files import atomic_write_text
 
-    pipelines = {p: p for p in args.pipelines} if args.pipelines else lift_pipelines()
+    if args.pipelines and args.rerankers:
+        raise SystemExit("rerank-lab lift: give --pipelines or --rerankers, not both")
+    pipelines = {p: p for p in args.pipelines} if args.pipelines else \
+        lift_pipelines(rerankers=args.rerankers) if args.rerankers else lift_pipelines()
     out = Path(args.out)
     tables, hurt, sections = {}, {}, []
     executor = _executor(args)
@@ -197,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     lift = sub.add_parser("lift", help="the lift chart: several pipelines, one bar each")
     lift.add_argument("datasets", nargs="+")
     lift.add_argument("--pipelines", nargs="+", default=None,
-                      help="default: bm25 dense hybrid, then hybrid>>R for every lab reranker that loads")
+                      help="default: bm25 dense hybrid hybrid>>ce")
+    lift.add_argument("--rerankers", nargs="+", default=None, metavar="NAME",
+                      help="bm25 dense hybrid, then hybrid>>NAME for each (e.g. maxsim colbert ce, as notebook 01)")
     _common(lift)
     lift.add_argument("--out", default="results")
     lift.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",

@@ -106,3 +106,12 @@ def test_sweep_json_has_a_row_per_depth(capsys, tmp_path):
     assert [r["depth"] for r in record["rows"]] == [2, 4, 8]
     assert all({"ndcg@10", "model_seconds_per_query", "peak"} <= set(r) for r in record["rows"])
     assert sum(r["peak"] for r in record["rows"]) == 1 and os.path.exists(record["plot"])
+
+
+def test_the_main_job_draws_the_cross_encoder_and_notebook_01_every_lab_reranker():
+    from rerank_lab.analysis.experiment import ALL_LIFT_RERANKERS, lift_pipelines
+
+    assert list(lift_pipelines()) == ["bm25", "dense", "hybrid", "hybrid>>ce"]
+    assert list(lift_pipelines(rerankers=ALL_LIFT_RERANKERS))[3:] == ["hybrid>>maxsim", "hybrid>>colbert", "hybrid>>ce"]
+    with pytest.raises(SystemExit, match="not both"):
+        main(["lift", "toy", "--pipelines", "bm25", "--rerankers", "ce"])

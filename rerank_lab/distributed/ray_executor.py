@@ -204,7 +204,7 @@ def encode_corpus(dense, corpus: Corpus, executor: RayExecutor, workers: int | N
     if not chunks:
         return 0
     size = workers or executor.n_workers
-    dataset = ray.data.from_items(chunks).repartition(len(chunks))
+    dataset = ray.data.from_items(chunks, override_num_blocks=len(chunks))  # one block per chunk, no shuffle stage
     done = dataset.map_batches(_ChunkEncoder, fn_constructor_args=(dense,), batch_size=1,
                                compute=ray.data.ActorPoolStrategy(size=min(size, len(chunks))), num_cpus=1,
                                num_gpus=executor.gpus_per_worker or None,

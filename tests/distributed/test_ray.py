@@ -70,9 +70,12 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_is_unchanged(executor, 
 
 def test_corpus_shards_written_by_workers_are_read_by_an_in_process_run(executor, toy, monkeypatch):
     from rerank_lab import Dense
+    from rerank_lab.first_stage import dense as dense_module
 
+    # three chunks over the two workers: a pool as large as the cluster once deadlocked behind Ray Data's shuffle
+    monkeypatch.setattr(dense_module, "CHUNK", -(-len(toy.corpus) // 3))
     dense = Dense()
-    assert encode_corpus(dense, toy.corpus, executor) == 1
+    assert encode_corpus(dense, toy.corpus, executor) == 3
     monkeypatch.setattr(Dense, "encode", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-encoded")))
     monkeypatch.setattr(Dense, "_encode_documents", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-encoded")))
     ids, matrix = Dense().corpus_embeddings(toy.corpus)  # found in the store, nothing encoded here

@@ -17,7 +17,7 @@ from rerank_lab.llm.parse import extract_identifiers
 from rerank_lab.llm.prompts import listwise_messages, pointwise_messages
 from rerank_lab.llm.scorer import sliding_windows
 from rerank_lab.rerankers import REGISTRY
-from rerank_lab.rerankers.first import First
+from rerank_lab.rerankers.first import CONTENT_FREE, First
 from rerank_lab.rerankers.listwise import Listwise
 from rerank_lab.rerankers.llm_pointwise import PointwiseLLM
 from rerank_lab.rerankers.pairwise import Pairwise
@@ -46,6 +46,26 @@ class ScriptedBackend(LLMBackend):
     def logits_for_tokens(self, messages, token_ids, assistant_prefix=""):
         self.prompts.append(messages)
         return Completion("", 50, 0, 10, [float(i) for i in range(len(token_ids))])
+
+
+class _FixedLogits(ScriptedBackend):
+    """The real tokenizer of ``backend``, but every label-logit call answered with the same logits (a pure prior)."""
+
+    def __init__(self, backend, logits):
+        super().__init__()
+        self.backend, self.fixed = backend, list(logits)
+
+    def prompt_text(self, messages):
+        return self.backend.prompt_text(messages)
+
+    def tokenize(self, text):
+        return self.backend.tokenize(text)
+
+    def token_text(self, token_id):
+        return self.backend.token_text(token_id)
+
+    def logits_for_tokens(self, messages, token_ids, assistant_prefix=""):
+        return Completion("", 50, 0, 10, self.fixed[: len(token_ids)])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -149,6 +169,21 @@ def test_first_top_label_agrees_with_a_greedy_decode_on_a_content_free_window(sm
     greedy = small_llm.generate(messages, max_new_tokens=6, assistant_prefix=labels.prefix).text
     first_id = extract_identifiers(labels.prefix + greedy, alpha=True)[0]
     assert chr(ord("A") + first_id - 1) == top
+
+
+def test_calibrated_first_cancels_the_label_prior_of_a_content_free_window(small_llm):
+    """Contextual calibration subtracts exactly the content-free prior: on that window every label
+    scores 0 and the input order stays, while raw FIRST reorders the same blank window by its prior."""
+    query, blank = "what causes scurvy?", [CONTENT_FREE] * 20
+    labels = single_token_labels(small_llm).take(20)
+    prior = small_llm.logits_for_tokens(listwise_messages("rankzephyr", query, blank, labels=labels.labels),
+                                        labels.tokens, labels.prefix).logits
+    assert len(set(prior)) > 1  # a prior to cancel
+    calibrated = First(backend=small_llm, window=20, calibrate=True).score(query, blank)
+    assert calibrated == [float(20 - i) for i in range(20)]
+    reversed_prior = [-x for x in prior]  # a backend whose logits run against the input order ...
+    assert First(backend=_FixedLogits(small_llm, reversed_prior), window=20, cache=False, calibrate=False).score(query, blank) != calibrated
+    assert First(backend=_FixedLogits(small_llm, reversed_prior), window=20, cache=False).score(query, blank) == calibrated  # ... is cancelled
 
 
 def test_yes_no_gap_equals_a_greedy_decodes_own_logits_and_is_never_constant(small_llm):
