@@ -38,13 +38,12 @@ def encode_once(workers: int, docs: int | None) -> None:
             dense.corpus_embeddings({d: corpus[d] for d in list(corpus)[:64]})
             start = time.perf_counter()
             dense.corpus_embeddings(corpus)
-            chunks = len(dense.corpus_chunks(corpus))
+            seconds, chunks = time.perf_counter() - start, len(dense.corpus_chunks(corpus))
         else:
             executor = RayExecutor(num_cpus=2, workers=workers)
             start = time.perf_counter()
             chunks = encode_corpus(Dense(), corpus, executor)
-        seconds = time.perf_counter() - start
-        if workers:
+            seconds = time.perf_counter() - start
             executor.shutdown()
     print(len(corpus), seconds, chunks)
 

@@ -126,14 +126,14 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_lift(args) -> int:
-    from .analysis.experiment import Experiment, lift_pipelines
+    from .analysis.experiment import LIFT_RERANKERS, Experiment, lift_pipelines
     from .analysis.plots import lift_charts
     from .core.files import atomic_write_text
 
     if args.pipelines and args.rerankers:
         raise SystemExit("rerank-lab lift: give --pipelines or --rerankers, not both")
     pipelines = {p: p for p in args.pipelines} if args.pipelines else \
-        lift_pipelines(rerankers=args.rerankers) if args.rerankers else lift_pipelines()
+        lift_pipelines(rerankers=args.rerankers or LIFT_RERANKERS)
     out = Path(args.out)
     tables, hurt, sections = {}, {}, []
     executor = _executor(args)

@@ -7,12 +7,12 @@ for Qwen2.5 the merged ``[X`` tokens, skipping ``O`` and ``Q``, which do not mer
 SentencePiece models ``[`` then the bare letter. The prompt shows exactly the labels scored.
 
 By default (``calibrate=True``) FIRST applies contextual calibration (Zhao et al., 2021,
-"Calibrate Before Use", arXiv:2102.09690): the same prompt with every passage replaced by ``N/A`` gives the model's label
-prior for this query and window size, and each label is scored by its log-probability minus that
-prior's (one short extra forward pass per window). A small zero-shot model's FIRST logits are
-mostly that prior (notebook 04). Chosen on SciFact *train* queries (BM25 top 20, the 1.5B;
-``scripts/first_calibration.py --queries 8``): nDCG@10 0.6217 raw, 0.7665 calibrated, BM25's own
-order 0.7502. ``calibrate=False`` is the paper's raw scoring.
+"Calibrate Before Use", arXiv:2102.09690): the same prompt with every passage replaced by
+``N/A`` gives the model's label prior for this query and window size, and each label is scored
+by its log-probability minus that prior's (one short extra forward pass per window). A small
+zero-shot model's FIRST logits are mostly that prior (notebook 04). Chosen on SciFact *train*
+queries (BM25 top 20, the 1.5B; ``scripts/first_calibration.py --queries 8``): nDCG@10 0.6217
+raw, 0.7665 calibrated, BM25's own order 0.7502. ``calibrate=False`` is the paper's raw scoring.
 
 Usage::
 

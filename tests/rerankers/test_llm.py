@@ -11,6 +11,7 @@ import pytest
 
 from rerank_lab import BM25, evaluate, load_reranker
 from rerank_lab.llm.backends import Completion, LLMBackend, OpenAIBackend, load_backend
+from rerank_lab.llm.cached import CachedBackend
 from rerank_lab.llm.labels import single_token_labels
 from rerank_lab.llm.packaged import SMALL_GGUF
 from rerank_lab.llm.parse import extract_identifiers
@@ -48,21 +49,13 @@ class ScriptedBackend(LLMBackend):
         return Completion("", 50, 0, 10, [float(i) for i in range(len(token_ids))])
 
 
-class _FixedLogits(ScriptedBackend):
-    """The real tokenizer of ``backend``, but every label-logit call answered with the same logits (a pure prior)."""
+class _FixedLogits(CachedBackend):
+    """``backend``'s tokenizer and template (delegated as the cache does), but every label-logit
+    call answered with the same logits, uncached: a pure prior."""
 
     def __init__(self, backend, logits):
-        super().__init__()
-        self.backend, self.fixed = backend, list(logits)
-
-    def prompt_text(self, messages):
-        return self.backend.prompt_text(messages)
-
-    def tokenize(self, text):
-        return self.backend.tokenize(text)
-
-    def token_text(self, token_id):
-        return self.backend.token_text(token_id)
+        super().__init__(backend)
+        self.fixed = list(logits)
 
     def logits_for_tokens(self, messages, token_ids, assistant_prefix=""):
         return Completion("", 50, 0, 10, self.fixed[: len(token_ids)])
@@ -173,7 +166,7 @@ def test_first_top_label_agrees_with_a_greedy_decode_on_a_content_free_window(sm
 
 def test_calibrated_first_cancels_the_label_prior_of_a_content_free_window(small_llm):
     """Contextual calibration subtracts exactly the content-free prior: on that window every label
-    scores 0 and the input order stays, while raw FIRST reorders the same blank window by its prior."""
+    scores 0 and the input order stays; a prior that reorders raw FIRST is cancelled when calibrated."""
     query, blank = "what causes scurvy?", [CONTENT_FREE] * 20
     labels = single_token_labels(small_llm).take(20)
     prior = small_llm.logits_for_tokens(listwise_messages("rankzephyr", query, blank, labels=labels.labels),
@@ -181,9 +174,9 @@ def test_calibrated_first_cancels_the_label_prior_of_a_content_free_window(small
     assert len(set(prior)) > 1  # a prior to cancel
     calibrated = First(backend=small_llm, window=20, calibrate=True).score(query, blank)
     assert calibrated == [float(20 - i) for i in range(20)]
-    reversed_prior = [-x for x in prior]  # a backend whose logits run against the input order ...
-    assert First(backend=_FixedLogits(small_llm, reversed_prior), window=20, cache=False, calibrate=False).score(query, blank) != calibrated
-    assert First(backend=_FixedLogits(small_llm, reversed_prior), window=20, cache=False).score(query, blank) == calibrated  # ... is cancelled
+    against_input = _FixedLogits(small_llm, [-x for x in prior])  # logits that run against the input order
+    assert First(backend=against_input, window=20, cache=False, calibrate=False).score(query, blank) != calibrated
+    assert First(backend=against_input, window=20, cache=False).score(query, blank) == calibrated
 
 
 def test_yes_no_gap_equals_a_greedy_decodes_own_logits_and_is_never_constant(small_llm):
