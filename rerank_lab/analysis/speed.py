@@ -28,3 +28,28 @@ def pairs_per_second(model, pairs: Sequence[tuple[str, str]], batch_sizes: Seque
             rows.append({"mode": mode, "precision": scorer.precision, "batch_size": batch_size,
                          "pairs_per_s": len(pairs) / seconds})
     return rows
+
+
+def gemm_ceiling(size: int = 1536, repeats: int = 5) -> float:
+    """This CPU's fp32 matrix-multiply throughput in GFLOP/s (best of ``repeats`` square
+    ``size``×``size`` products through torch's BLAS on all cores): the most any fp32 transformer
+    kernel can reach here, since a transformer encoder is matrix products almost throughout."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm up the BLAS threads
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def encoder_flops(lengths: Sequence[int], layers: int, hidden: int, intermediate: int) -> float:
+    """Floating-point operations of a BERT-style encoder over sequences of ``lengths`` tokens:
+    per layer and token the Q/K/V/output projections (4·h²) and the feed-forward (2·h·i)
+    multiply-adds, plus attention's scores and weighted sum (2·L·h); 2 FLOPs per multiply-add.
+    Embeddings, norms and softmax are left out (a few percent)."""
+    per_layer = sum(2 * n * (4 * hidden * hidden + 2 * hidden * intermediate) + 4 * n * n * hidden for n in lengths)
+    return float(layers * per_layer)

@@ -72,7 +72,7 @@ class ColBERTTrainConfig:
     in_batch_negatives: bool = True
     positives_per_query: int = 2
     bm25_depth: int = 50
-    bf16: bool = True
+    bf16: bool | None = None           # None: bf16 autocast only where the CPU has bf16 kernels
     fp16_weights: bool = True          # save the checkpoint in fp16 (~45 MB instead of ~90 MB)
     seed: int = 12345
     allow_test: bool = False           # only for the toy set, whose only split is "test"
@@ -247,7 +247,9 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
                                query_maxlen=cfg.query_maxlen, bsize=cfg.batch_size, accumsteps=1, lr=cfg.lr,
                                maxsteps=cfg.steps, warmup=cfg.warmup, nway=cfg.nway,
                                use_ib_negatives=cfg.in_batch_negatives, amp=False, rank=0, nranks=1, gpus=0)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
+        from ..components.encoder import resolve_bf16
+
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(cfg.bf16, "cpu"))
         with Run().context(RunConfig(root=str(work), experiment="colbert", name="run", nranks=1, gpus=0)), \
                 single_process(), frozen_lower_layers(cfg.train_layers), query_augmentation(cfg.query_augmentation), \
                 autocast:
@@ -298,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     split = "test" if args.datasets == ["toy"] else "train"  # the toy set has only a test split
     train_colbert(ColBERTTrainConfig(output=args.output, datasets=tuple(args.datasets), steps=args.steps,
                                      batch_size=args.batch_size, nway=args.nway, lr=args.lr, dim=args.dim,
-                                     doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=not args.no_bf16, split=split,
+                                     doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=False if args.no_bf16 else None, split=split,
                                      init=args.init, teacher=args.teacher, retriever=args.retriever,
                                      warmup=args.warmup, query_augmentation=args.query_augmentation,
                                      allow_test=split == "test" and args.datasets == ["toy"]))
