@@ -152,8 +152,13 @@ class StreamedRequest:
 
 
 def default_streams() -> int:
-    """Parallel streams for whole-batch inference: two where there are at least two cores."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    """Parallel streams for whole-batch inference: two where this process may use two cores (its CPU
+    affinity, and ``OMP_NUM_THREADS``, which Ray sets to a worker's CPU share)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        cores = min(cores, int(omp))
+    return 2 if cores >= 2 else 1
 
 
 def compile_request(model, tokenizer, identity: str, mode: str = "fast", threads: int | None = None,
