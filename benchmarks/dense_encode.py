@@ -36,7 +36,7 @@ def search(queries: np.ndarray, docs: np.ndarray, doc_ids: list[str], qids: list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=None, help="encode only the first N documents (default: all)")
-    parser.add_argument("--mode", default="exact", choices=["exact", "fast"])
+    parser.add_argument("--mode", default="exact", choices=["exact", "fast", "int8"])
     parser.add_argument("--chunk", type=int, default=256)
     parser.add_argument("--streams", type=int, default=None, help="OpenVINO streams (default: two where there are two cores)")
     args = parser.parse_args()

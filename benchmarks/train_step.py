@@ -8,7 +8,7 @@ CPU recipe's shape). Prints the CPU, the seconds per step, and last ``bf16_slowd
 
 Usage::
 
-    python benchmarks/train_step.py              # about 4 minutes on 2 cores without bf16 kernels
+    python benchmarks/train_step.py              # about 8 minutes on 2 cores without bf16 kernels
 """
 from __future__ import annotations
 

@@ -121,8 +121,9 @@ class StreamedRequest:
     """One compiled model run as ``streams`` parallel streams: :meth:`infer` splits a batch's rows
     among them and joins the outputs, so callers keep the one-request call shape. On 2 CPU cores two
     single-thread streams encoded 2-14% faster than one two-thread request, with identical outputs
-    (less synchronisation inside each layer; four interleaved runs on the 2-core AMD EPYC:
-    ``benchmarks/dense_encode.py --streams 1`` against the default)."""
+    (less synchronisation inside each layer; four interleaved runs over 512 SciFact documents on the
+    2-core AMD EPYC; compare here with ``benchmarks/dense_encode.py --streams 1``). Outputs are arrays
+    the caller owns."""
 
     def __init__(self, compiled, streams: int):
         self.requests = [compiled.create_infer_request() for _ in range(max(streams, 1))]

@@ -153,7 +153,7 @@ class CrossEncoderScorer(Scorer):
                 batch = pad_batch([features[i] for i in idx], tokenizer.pad_token_id or 0,
                                   multiple=32 if request is not None else 1, left=tokenizer.padding_side == "left")
                 if request is not None:
-                    logits = torch.from_numpy(request.infer({k: v.numpy() for k, v in batch.items()})[0].copy())
+                    logits = torch.from_numpy(request.infer({k: v.numpy() for k, v in batch.items()})[0])
                 else:
                     device = next(net.parameters()).device
                     logits = net(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
