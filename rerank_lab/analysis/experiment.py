@@ -41,7 +41,7 @@ from ..core.stage import Cascade, Cutoff, FirstStage, FixedRun, Rerank, Scorer, 
 from ..specs import parse_pipeline
 from .evaluate import DEFAULT_METRICS, Results, evaluate, holm, paired_test
 
-#: the main job's rerankers: the lab cross-encoder alone (a cold SciFact lift took 11 minutes on 2 CPU cores, against
+#: the main job's rerankers: the lab cross-encoder alone (a cold SciFact lift took 9.2 minutes on 2 CPU cores, against
 #: 19 with ColBERT's and MaxSim's document encodings); notebook 01 draws all three
 LIFT_RERANKERS = ("ce",)
 ALL_LIFT_RERANKERS = ("maxsim", "colbert", "ce")

@@ -26,8 +26,11 @@ def test_judges_agree_on_the_obvious_and_judging_resumes_from_the_store(tmp_path
     p = {(i, j): v for i, j, v in votes}
     if (0, 1) in p:
         assert p[(0, 1)] > 0.5  # the scurvy document beats the Paris one
+    asked_seconds = counters["seconds"]
     again, counters = judge_query(judge, "what causes scurvy?", DOCS, pairs)
     assert again == votes and counters["judged"] == 0 and counters["cache_hits"] == len(pairs)
+    # a resumed run reports the judge time the votes cost when asked, not the lookups' near-zero
+    assert asked_seconds > 0 and counters["seconds"] == pytest.approx(asked_seconds)
 
 
 def test_label_free_adaptation_runs_end_to_end_on_the_toy_corpus(tmp_path, monkeypatch):
@@ -41,6 +44,13 @@ def test_label_free_adaptation_runs_end_to_end_on_the_toy_corpus(tmp_path, monke
     record = adapt(toy, RerankerJudge(ZeroShotMaxSim()), MINILM, tmp_path / "student", config, progress=False)
     assert record["adaptation"]["judging"]["judged"] == 3 * len(cycle_plan(4, 2))
     assert len(record["curve"]) == 2 and (tmp_path / "student" / "config.json").exists()
+    from rerank_lab.train.zelo.adapt import recorded_minutes
+
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "training.json").write_text(json.dumps({"minutes": 2.5}))
+    minutes = recorded_minutes(tmp_path / "source", tmp_path / "student", [{"wall_seconds": 30.0}])
+    assert minutes["source_training"] == 2.5 and minutes["evaluation"] == 0.5
+    assert minutes["total"] == pytest.approx(sum(v for k, v in minutes.items() if k != "total"), abs=0.11)
     saved = json.loads((tmp_path / "student" / "zelo.json").read_text())
     assert saved["adaptation"]["corpus"] == "toy" and 0 <= saved["adaptation"]["judging"]["agreement"] <= 1
     from rerank_lab.rerankers.cross_encoder import cross_encoder

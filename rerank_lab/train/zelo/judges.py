@@ -89,19 +89,19 @@ class EnsembleJudge:
 def judge_query(judge: Judge, query: str, documents: Sequence[str], pairs: Sequence[Pair],
                 store: KeyValueStore | None = None) -> tuple[list[Vote], dict]:
     """Votes ``(i, j, p)`` for the plan's pairs (cached per judge, query and document pair), and
-    counters: ``judged`` (asked now), ``cache_hits``, ``seconds``."""
+    counters: ``judged`` (asked now), ``cache_hits``, ``seconds`` (every vote at the judge time it
+    cost when asked, cache hits included, so a resumed run reports what an uninterrupted one does)."""
     store = store or KeyValueStore.open("zelo")
     judge_key = stable_hash(judge.identity(), length=32)
     keys = [text_key(judge_key, query, documents[i], documents[j]) for i, j in pairs]
     found = store.get_many(keys)
     todo = [k for k, key in enumerate(keys) if key not in found]
-    seconds = 0.0
     if todo:
         t0 = time.perf_counter()
         fresh = judge.judge_pairs(query, documents, [pairs[k] for k in todo])
-        seconds = time.perf_counter() - t0
-        per = seconds / len(todo)
+        per = (time.perf_counter() - t0) / len(todo)
         store.put_many({keys[k]: (json.dumps(float(p)), per) for k, p in zip(todo, fresh)})
         found.update({keys[k]: (json.dumps(float(p)), per) for k, p in zip(todo, fresh)})
     votes = [(i, j, float(json.loads(found[key][0]))) for (i, j), key in zip(pairs, keys)]
+    seconds = sum(float(found[key][1] or 0.0) for key in keys)
     return votes, {"judged": len(todo), "cache_hits": len(pairs) - len(todo), "seconds": seconds}
