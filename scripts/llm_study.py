@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 from rerank_lab import Experiment, hybrid, load_dataset
+from rerank_lab.analysis.llm_study import StudySettings, llm_methods
 from rerank_lab.core.files import atomic_write_text
 from rerank_lab.core.stage import FixedRun
-from rerank_lab.analysis.llm_study import StudySettings, llm_methods
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ so any difference is the method's).
 
 Usage::
 
-    methods = llm_methods(window=20, stride=10, words=50)
+    methods = llm_methods(StudySettings(window=20, stride=10, words=50))
     pipelines = {"hybrid": first, **{n: first >> m for n, m in methods.items()}}
 """
 from __future__ import annotations
