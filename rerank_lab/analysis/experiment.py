@@ -117,14 +117,18 @@ def planned_items(stages: Mapping[str, Stage], queries: int, candidates: int = 1
         depth, prefix = candidates, ()
         for step in stage.stages:
             prefix = prefix + (_key(step),)
-            if isinstance(step, Cutoff):
-                depth = min(depth, step.k) if not isinstance(step.stage, FirstStage) else step.k
+            if isinstance(step, FixedRun):  # a precomputed run knows its depth; 100 would overstate it
+                depth = max((len(ranking) for ranking in step.run.rankings.values()), default=0)
+            cut = None
+            if isinstance(step, Cutoff):  # a first stage retrieves only k; any other stage is cut after it ran
+                depth, cut = (step.k, None) if isinstance(step.stage, FirstStage) else (depth, step.k)
                 step = step.stage
             if isinstance(step, (Rerank, Scorer)) or hasattr(step, "scorer"):
                 if prefix not in seen:
                     seen.add(prefix)
                     rerank_depth = getattr(step, "rerank_depth", None)
                     total += queries * min(depth, rerank_depth or depth)
+            depth = min(depth, cut or depth)
     return total
 
 

@@ -311,13 +311,14 @@ def position_heatmaps(matrices: Mapping[str, object], path: str | Path | None = 
         ax.set_yticks(range(len(share)), [str(r + 1) for r in range(len(share))])
     axes[0][0].set_ylabel("output rank")
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="share of queries")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, y=1.04)  # above the panel titles, not across them
     return _save(fig, path)
 
 
 def cost_quality_bars(rows: Sequence[Mapping], quality: str = "nDCG@10", cost: str = "model s/query",
                       baseline: float | None = None, path: str | Path | None = None):
-    """Two bar panels side by side: quality per method (first stage dashed) and cost per method (log scale)."""
+    """Two bar panels side by side: quality per method (first stage dashed) and cost per method (log
+    scale when the costs span more than 20×, where a linear axis would hide the cheap methods)."""
     names = [r["method"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2), dpi=110)
     left.barh(names, [r[quality] for r in rows], color=_COLORS[2])
@@ -326,9 +327,14 @@ def cost_quality_bars(rows: Sequence[Mapping], quality: str = "nDCG@10", cost: s
         left.legend(fontsize=8, loc="lower right")
     left.set_xlabel(quality)
     left.invert_yaxis()
-    right.barh(names, [max(r[cost], 1e-3) for r in rows], color=_COLORS[3])
-    right.set_xscale("log")
-    right.set_xlabel(cost + " (log)")
+    costs = [max(r[cost], 1e-3) for r in rows]
+    right.barh(names, costs, color=_COLORS[3])
+    logarithmic = max(costs) > 20 * min(costs)
+    if logarithmic:
+        right.set_xscale("log")
+    right.set_xlabel(cost + (" (log)" if logarithmic else ""))
+    for y, value in enumerate(costs):
+        right.annotate(f"{value:.3g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     right.invert_yaxis()
     right.set_yticks([])
     for ax in (left, right):

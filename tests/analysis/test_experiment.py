@@ -5,8 +5,9 @@ import warnings
 import pytest
 
 from rerank_lab import BM25, Experiment, Rerank, Run
-from rerank_lab.analysis.experiment import RerankingHurt, best_under_budget, depth_sweep, sweep
-from rerank_lab.analysis.plots import lift_chart, pareto_frontier, pareto_plot
+from rerank_lab.analysis.experiment import RerankingHurt, best_under_budget, depth_sweep, planned_items, sweep
+from rerank_lab.core.stage import FixedRun
+from rerank_lab.analysis.plots import cost_quality_bars, lift_chart, pareto_frontier, pareto_plot
 from tests.support import Recorder
 
 
@@ -38,6 +39,15 @@ def test_shared_prefix_runs_once_and_table_has_significance_and_cost(scifact, tm
     assert manifest["pipelines"]["bm25>>overlap"]["stages"][0]["params"]["k1"] == 0.9
     saved = Run.read_trec(tmp_path / manifest["pipelines"]["bm25>>overlap%5"]["run"])
     assert saved.rankings == exp.runs["bm25>>overlap%5"].rankings
+
+
+def test_progress_total_matches_the_work_on_a_fixed_run(scifact):
+    ds = scifact.sample(n_queries=6, seed=3)
+    candidates = FixedRun((BM25() % 20)(ds), "bm25%20")
+    a, b, c = Recorder("a"), Recorder("b"), Recorder("c")
+    stages = {"fixed": candidates, "a": candidates >> a, "b": candidates >> b % 5 >> c}  # b scores 20, keeps 5
+    Experiment(ds, stages, progress=False).run()
+    assert planned_items(stages, len(ds.queries)) == sum(a.seen + b.seen + c.seen) == 6 * (20 + 20 + 5)
 
 
 def test_unknown_baseline(toy):
@@ -97,3 +107,11 @@ def test_pareto_and_budget(tmp_path):
     figure = pareto_plot(rows, path=tmp_path / "p.png", cpu="test CPU")
     assert (tmp_path / "p.png").stat().st_size > 1000
     assert "model latency" in figure.axes[0].get_xlabel() and "test CPU" in figure.axes[0].get_xlabel()
+
+
+def test_cost_bars_go_logarithmic_only_when_costs_span_orders_of_magnitude():
+    bars = lambda *costs: [{"method": m, "nDCG@10": 0.5, "model s/query": c} for m, c in zip("ab", costs)]
+    close, far = bars(34.0, 123.0), bars(0.05, 123.0)
+    linear, logarithmic = cost_quality_bars(close, baseline=0.55).axes[1], cost_quality_bars(far).axes[1]
+    assert linear.get_xscale() == "linear" and logarithmic.get_xscale() == "log"
+    assert [t.get_text() for t in linear.texts] == ["34", "123"]  # each bar says its cost
