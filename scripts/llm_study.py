@@ -14,10 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rerank_lab import Experiment, hybrid, load_dataset
+from rerank_lab import Experiment, FixedRun, hybrid, load_dataset
 from rerank_lab.analysis.llm_study import StudySettings, llm_methods
 from rerank_lab.core.files import atomic_write_text
-from rerank_lab.core.stage import FixedRun
 
 
 def main() -> None:

@@ -128,7 +128,8 @@ def planned_items(stages: Mapping[str, Stage], queries: int, candidates: int = 1
                     seen.add(prefix)
                     rerank_depth = getattr(step, "rerank_depth", None)
                     total += queries * min(depth, rerank_depth or depth)
-            depth = min(depth, cut or depth)
+            if cut is not None:
+                depth = min(depth, cut)
     return total
 
 

@@ -7,8 +7,9 @@ folder) encodes through the shared :class:`~rerank_lab.components.encoder.TokenE
 (OpenVINO's fused fp32 kernels on the CPU, the same vectors to ~1e-6; ``mode="fast"`` is bf16
 where the CPU has bf16 kernels; ``mode="int8"`` pays only where it has VNNI or AMX); others
 through sentence-transformers ``encode``. Corpus embeddings go to the shared embedding store in
-chunks of :data:`CHUNK` documents (keyed by model identity, max length, precision, prefix and the chunk's texts), so an interrupted
-encoding resumes where it stopped and memory while encoding stays one chunk.
+chunks of :data:`CHUNK` documents (keyed by model identity, max length, precision, prefix and the
+chunk's texts), so an interrupted encoding resumes where it stopped and memory while encoding stays
+one chunk.
 
 Usage::
 

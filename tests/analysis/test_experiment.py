@@ -4,9 +4,8 @@ import warnings
 
 import pytest
 
-from rerank_lab import BM25, Experiment, Rerank, Run
+from rerank_lab import BM25, Experiment, FixedRun, Rerank, Run
 from rerank_lab.analysis.experiment import RerankingHurt, best_under_budget, depth_sweep, planned_items, sweep
-from rerank_lab.core.stage import FixedRun
 from rerank_lab.analysis.plots import cost_quality_bars, lift_chart, pareto_frontier, pareto_plot
 from tests.support import Recorder
 

@@ -7,7 +7,7 @@ from rerank_lab import load_dataset
 from rerank_lab.llm.packaged import SMALL_GGUF
 from rerank_lab.rerankers.maxsim import ZeroShotMaxSim
 from rerank_lab.rerankers.pairwise import Pairwise
-from rerank_lab.train.zelo.adapt import AdaptConfig, adapt, pseudo_queries
+from rerank_lab.train.zelo.adapt import AdaptConfig, adapt, pseudo_queries, recorded_minutes
 from rerank_lab.train.zelo.judges import EnsembleJudge, LLMJudge, RerankerJudge, judge_query
 from rerank_lab.train.zelo.sampling import cycle_plan
 from rerank_lab.train.zelo.student import StudentConfig
@@ -44,8 +44,6 @@ def test_label_free_adaptation_runs_end_to_end_on_the_toy_corpus(tmp_path, monke
     record = adapt(toy, RerankerJudge(ZeroShotMaxSim()), MINILM, tmp_path / "student", config, progress=False)
     assert record["adaptation"]["judging"]["judged"] == 3 * len(cycle_plan(4, 2))
     assert len(record["curve"]) == 2 and (tmp_path / "student" / "config.json").exists()
-    from rerank_lab.train.zelo.adapt import recorded_minutes
-
     (tmp_path / "source").mkdir()
     (tmp_path / "source" / "training.json").write_text(json.dumps({"minutes": 2.5}))
     minutes = recorded_minutes(tmp_path / "source", tmp_path / "student", [{"wall_seconds": 30.0}])
