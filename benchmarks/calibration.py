@@ -17,7 +17,7 @@ import argparse
 
 from rerank_lab import hybrid, load_dataset, load_reranker
 from rerank_lab.analysis.calibration import Calibrator, expected_calibration_error, pairs_of, sigmoid
-from rerank_lab.analysis.experiment import machine
+from rerank_lab.analysis.manifest import machine
 
 
 def main() -> None:

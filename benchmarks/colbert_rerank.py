@@ -92,7 +92,7 @@ def agreement(a: dict, b: dict, k: int = 10) -> float:
 
 
 def main() -> None:
-    from rerank_lab.backends.colbert_ai import checkpoint_query_augmentation
+    from rerank_lab.components.colbert_ai import checkpoint_query_augmentation
     from rerank_lab.components.lab_weights import LAB_COLBERT_DIR as WEIGHTS_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -37,7 +37,7 @@ def main() -> None:
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
     from rerank_lab import BM25, Run, evaluate, load_dataset
-    from rerank_lab.analysis.experiment import machine
+    from rerank_lab.analysis.manifest import machine
     from rerank_lab.components.lab_weights import LAB_CE_DIR
     from rerank_lab.rerankers.cross_encoder import CrossEncoderScorer, cross_encoder
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from rerank_lab import Run, evaluate, load_dataset
-from rerank_lab.analysis.experiment import machine
+from rerank_lab.analysis.manifest import machine
 from rerank_lab.analysis.speed import encoder_flops, gemm_ceiling
 from rerank_lab.components.encoder import TokenEncoder
 from rerank_lab.components.models import MINILM, resolve_model
@@ -44,7 +44,7 @@ def main() -> None:
 
     print(machine(), flush=True)
     if args.streams:
-        from rerank_lab.backends import openvino
+        from rerank_lab.components import openvino
 
         openvino.default_streams = lambda: args.streams
     ds = load_dataset("scifact")

@@ -19,7 +19,7 @@ import argparse
 import time
 
 from rerank_lab import BM25, load_dataset
-from rerank_lab.analysis.experiment import machine
+from rerank_lab.analysis.manifest import machine
 from rerank_lab.llm.backends import load_backend
 from rerank_lab.llm.labels import single_token_labels
 from rerank_lab.llm.packaged import DEFAULT_GGUF

@@ -56,7 +56,7 @@ def main() -> None:
     if args.once is not None:
         return encode_once(args.once, args.docs)
 
-    from rerank_lab.analysis.experiment import machine
+    from rerank_lab.analysis.manifest import machine
 
     info = machine()
     print(f"cpu: {info.get('cpu')} ({info.get('cores')} cores, {info.get('cpu_flags')})", flush=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from rerank_lab.analysis.experiment import machine
+from rerank_lab.analysis.manifest import machine
 from rerank_lab.components.encoder import cpu_has_bf16
 from rerank_lab.components.lab_weights import LAB_CE_DIR
 

@@ -8,9 +8,12 @@ Usage::
     evaluate(run, ds.qrels)["ndcg@10"]
 
 The tree shows the layers, each importing only from those above it: ``core`` (runs, stages,
-the reranker protocol, composition, interpolation, cost) -> ``components`` (stores, wrappers,
-batching, model loading) -> ``first_stage``, ``rerankers``, ``backends``, ``llm`` (families) ->
-``train`` -> ``analysis`` -> ``cli``, ``integrations``, ``distributed``, ``notebook`` (edges).
+the reranker protocol, composition, interpolation, cost, provenance) -> ``components`` (stores,
+wrappers, batching, model loading, runtime backends, provenance on disk; with ``data``) ->
+``first_stage``, ``rerankers``, ``llm``, ``specs`` (families) -> ``analysis`` (evaluation,
+contamination, experiments, plots) -> ``train`` (recipes, the tuner, zELO; judged by analysis) ->
+``cli``, ``integrations``, ``distributed``, ``notebook`` (edges). ``tests/test_architecture.py``
+holds the package to this order.
 """
 from .analysis.evaluate import Results, evaluate, paired_test
 from .analysis.experiment import Experiment

@@ -7,6 +7,11 @@ Usage::
     rerank-lab sweep scifact 'hybrid>>ce' --depths 10 20 50 100
     rerank-lab lift scifact --out results/                           # lift.png + results.md + runs
     rerank-lab lift scifact --ray                                    # the same on a local Ray cluster (or --ray ADDRESS)
+    rerank-lab evaluate scifact 'hybrid>>mine' --trained-on msmarco:train   # state what a hub model learned from
+
+Every reranking pipeline is tested against its own input; one holding a model with training
+judgments (recorded beside lab weights, or stated with ``--trained-on``) also gets its test
+queries split into clean and contaminated (:mod:`rerank_lab.analysis.contamination`).
 """
 from __future__ import annotations
 
@@ -24,6 +29,37 @@ _QUIET = [
     ("ignore", r".*TracerWarning.*", Warning, r".*"),
     ("ignore", r".*(license|License).*", Warning, r".*"),
 ]
+
+
+#: the main job's rerankers: the lab cross-encoder alone (a cold SciFact lift took 9.2 minutes on 2 CPU cores, against
+#: 19 with ColBERT's and MaxSim's document encodings); notebook 01 draws all three
+LIFT_RERANKERS = ("ce",)
+ALL_LIFT_RERANKERS = ("maxsim", "colbert", "ce")
+
+
+def lift_pipelines(first_stage: str = "hybrid", rerankers=LIFT_RERANKERS) -> dict:
+    """The lift chart's pipelines by spec: BM25, dense, hybrid, then ``first_stage>>name`` for each
+    reranker that loads here (lab-trained weights present; each built once). LLM rerankers are
+    left out: too slow for full test sets on a CPU. When zero-shot MaxSim is among them, the
+    hybrid's dense encoder keeps its token states for it (one forward pass over the corpus serves
+    both; no result changes)."""
+    from .core.stage import as_stage
+    from .first_stage import BM25, RRF, Dense
+    from .rerankers import load_reranker
+    from .specs import parse_pipeline
+
+    shared: dict = {}
+    if "maxsim" in rerankers:  # whichever of dense and hybrid encodes the corpus first keeps the tokens
+        shared["dense"] = Dense(keep_token_states=True)
+        shared["hybrid"] = RRF((BM25(), shared["dense"]))
+    specs = ["bm25", "dense", "hybrid"]
+    for name in rerankers:
+        try:
+            shared[name] = as_stage(load_reranker(name))
+        except (OSError, ImportError):  # weights not trained here, or the family's extra not installed
+            continue
+        specs.append(f"{first_stage}>>{name}")
+    return {spec: parse_pipeline(spec, shared) for spec in specs}
 
 
 def positive_int(text: str) -> int:
@@ -55,7 +91,8 @@ def _executor(args):
 
 def _plan(dataset, pipelines: dict) -> None:
     """Say what a run will cost before it starts."""
-    from .analysis.experiment import machine, planned_items
+    from .analysis.manifest import machine
+    from .analysis.prefix import planned_items
 
     items = planned_items(pipelines, len(dataset.queries))
     print(f"plan: {dataset.name}/{dataset.split}, {len(dataset.queries)} queries over {len(dataset.corpus)} documents; "
@@ -64,51 +101,55 @@ def _plan(dataset, pipelines: dict) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .analysis.evaluate import evaluate
-    from .analysis.experiment import PrefixCache, machine
-    from .specs import parse_pipeline
+    from .analysis.experiment import Experiment
+    from .analysis.manifest import machine
 
-    pipeline = parse_pipeline(args.pipeline)
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
-    _plan(dataset, {args.pipeline: pipeline})
-    start = time.perf_counter()
-    run = PrefixCache(_executor(args)).run(pipeline, dataset)
-    seconds = time.perf_counter() - start
     metrics = list(dict.fromkeys(["ndcg@10", "recall@100", "judged@10", *args.metrics]))
-    results = evaluate(run, dataset.qrels, metrics, dataset.ignore_identical_ids, name=args.pipeline,
-                       empty_rankings=args.empty_rankings, condensed=args.judged_only)
+    exp = Experiment(dataset, {args.pipeline: args.pipeline}, metrics, executor=_executor(args),
+                     empty_rankings=args.empty_rankings, condensed=args.judged_only, trained_on=args.trained_on)
+    _plan(dataset, exp.stages)
+    start = time.perf_counter()
+    exp.run()
+    seconds = time.perf_counter() - start
+    run, row = exp.runs[args.pipeline], exp.table()[0]
     if args.save_run:
         run.write_trec(args.save_run)
-    record = {"dataset": args.dataset, "pipeline": args.pipeline, "split": args.split, "queries": results.queries,
-              "empty_rankings": results.empty_rankings,
+    record = {"dataset": args.dataset, "pipeline": args.pipeline, "split": args.split, "queries": row["queries"],
+              "empty_rankings": row["empty_rankings"],
               "empty_rankings_counted_as": "0" if args.empty_rankings == "zero" else "skipped",
-              "judged_only": args.judged_only, **{m: round(v, 4) for m, v in results.means.items()},
+              "judged_only": args.judged_only, **{m: row[m] for m in metrics},
+              **{k: v for k, v in row.items() if k.startswith(("vs_input_", "clean_", "contaminated_"))
+                 or k in ("hurt", "trained_on", "memory", "contamination_note")},
               "seconds": round(seconds, 2), "model_seconds": round(run.total_seconds("model"), 2),
               "cpu": machine()["cpu"], "stages": [c.as_dict() for c in run.costs]}
     if args.json:
         print(json.dumps(record))
         return 0
     for key, value in record.items():
-        if key != "stages":
-            print(f"{key:>26}: {value}")
+        if key not in ("stages", "contamination_note"):
+            print(f"{key:>28}: {value}")
     for cost in record["stages"]:
-        print(f"{'stage':>26}: {cost['stage']}: model {cost['model_seconds']} s "
+        print(f"{'stage':>28}: {cost['stage']}: model {cost['model_seconds']} s "
               f"({1000 * cost['model_median_query_seconds']:.1f} ms/query median), wall {cost['seconds']} s, "
               f"{cost['items_scored']} items" + (f", {cost['cache_hits']} cache hits" if cost.get("cache_hits") else ""))
+    for line in exp.statements():
+        print(f"rerank-lab: note: {line}")
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from .analysis.experiment import machine, sweep
+    from .analysis.manifest import machine, safe_name
     from .analysis.plots import sweep_plot
+    from .analysis.sweep import sweep
 
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     print(f"plan: sweep {args.pipeline} at depths {', '.join(map(str, args.depths))} on {dataset.name}/{dataset.split} "
           f"({len(dataset.queries)} queries; each document scored once, deeper cuts reuse the scores); "
           f"on {machine()['cpu']}", file=sys.stderr, flush=True)
-    result = sweep(dataset, args.pipeline, args.depths, args.metric)
+    result = sweep(dataset, args.pipeline, args.depths, args.metric, trained_on=args.trained_on)
     out = Path(args.out)
-    plot = out / f"sweep-{dataset.name}-{_safe(args.pipeline)}.png"
+    plot = out / f"sweep-{dataset.name}-{safe_name(args.pipeline)}.png"
     sweep_plot(result, path=plot)
     if result.peaks_and_falls:
         print(f"rerank-lab: warning: {args.pipeline} on {dataset.name} peaks at depth {result.peak_depth} and falls "
@@ -119,14 +160,16 @@ def cmd_sweep(args) -> int:
     print(f"{args.pipeline} on {dataset.name}/{dataset.split}: first stage alone {args.metric} {result.first_stage:.4f}")
     for row in result.rows:
         marks = (" <- peak" if row["peak"] else "") + (" <- 90% of the peak gain" if row["depth"] == result.depth_90 else "")
+        clean = (f"; clean {row['clean_queries']} queries: {row['clean_delta_vs_input']:+.4f} vs input "
+                 f"(p={row['clean_p']})" if row.get("clean_queries") else "")
         print(f"  depth {row['depth']:>4}: {args.metric} {row[args.metric]:.4f} ({row['gain']:+.4f}), "
-              f"model {row['model_seconds_per_query']:.3f} s/query{marks}")
+              f"model {row['model_seconds_per_query']:.3f} s/query{clean}{marks}")
     print(f"wrote {plot}")
     return 0
 
 
 def cmd_lift(args) -> int:
-    from .analysis.experiment import LIFT_RERANKERS, Experiment, lift_pipelines
+    from .analysis.experiment import Experiment
     from .analysis.plots import lift_charts
     from .core.files import atomic_write_text
 
@@ -135,34 +178,39 @@ def cmd_lift(args) -> int:
     pipelines = {p: p for p in args.pipelines} if args.pipelines else \
         lift_pipelines(rerankers=args.rerankers or LIFT_RERANKERS)
     out = Path(args.out)
-    tables, hurt, sections = {}, {}, []
+    experiments, sections = {}, []
     executor = _executor(args)
     for name in args.datasets:
         dataset = _dataset(name, args.split, args.max_queries, args.seed)
         exp = Experiment(dataset, pipelines, baseline="hybrid" if "hybrid" in pipelines else list(pipelines)[0],
-                         executor=executor)
+                         executor=executor, trained_on=args.trained_on)
         _plan(dataset, exp.stages)
-        exp.run()
+        exp.run()  # its alarms are warnings, shown once by main()
         exp.save(out / name)
-        tables[name] = {row["name"]: row["ndcg@10"] for row in exp.table()}
-        hurt[name] = list(exp.hurt())
+        experiments[name] = exp
         sections.append(f"## {name} ({args.split}, {len(dataset.queries)} queries)\n\n{exp.markdown()}\n")
         print(sections[-1], flush=True)
-        for line in exp.alarms():
-            print(f"rerank-lab: warning: {line}", file=sys.stderr)
-    lift_charts(tables, path=out / "lift.png", hurt=hurt)
+    lift_charts(experiments, path=out / "lift.png")
     atomic_write_text(out / "results.md", "# Lift chart results\n\n" + "\n".join(sections))
     print(f"wrote {out / 'lift.png'} and {out / 'results.md'}")
     return 0
 
 
-def _safe(name: str) -> str:
-    import re
+def training_data(text: str):
+    """argparse type: ``DATASET:SPLIT``."""
+    from .core.provenance import TrainingData
 
-    return re.sub(r"[^A-Za-z0-9_.%-]+", "_", name.replace(">>", "__")).strip("_")
+    try:
+        return TrainingData.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trained-on", type=training_data, action="append", default=[], metavar="DATASET:SPLIT",
+                        help="judgments the reranker's model learned from, for a model that does not record them "
+                             "(repeat for several); test queries whose relevant documents are positives there are "
+                             "reported apart as contaminated")
     parser.add_argument("--split", default="test")
     parser.add_argument("--max-queries", type=positive_int, default=None, help="evaluate a random sample of N queries")
     parser.add_argument("--seed", type=int, default=0, help="seed of the query sample")

@@ -4,11 +4,11 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rerank_lab"
-# Runtime backends (OpenVINO, colbert-ai) are shared machinery: the token encoder uses them as the
-# families do. Evaluation sits above training because tuning and students are judged by it.
+# Evaluation sits above training because tuning and students are judged by it. The order is the one
+# rerank_lab/__init__.py states (a test below holds them together).
 LAYERS = [
     ("core", ["core"]),
-    ("components", ["components", "data", "backends"]),
+    ("components", ["components", "data"]),
     ("families", ["first_stage", "rerankers", "llm", "specs"]),
     ("analysis", ["analysis"]),
     ("training", ["train"]),
@@ -93,6 +93,29 @@ def test_no_import_cycle_anywhere():
 def test_layers_import_only_from_layers_above():
     wrong = [(a, b) for a, targets in graph().items() for b in targets if layer(b) > layer(a)]
     assert not wrong, "\n".join(f"{a} ({LAYERS[layer(a)][0]}) imports {b} ({LAYERS[layer(b)][0]})" for a, b in wrong)
+
+
+def folder(module: str) -> str:
+    """The top-level unit a module belongs to: ``rerank_lab.components.stores`` -> ``components``."""
+    return module.split(".")[1] if "." in module else "__init__"
+
+
+def test_no_cycle_between_top_level_folders():
+    """Collapsed to folders (components, rerankers, llm, ...), the graph has no cycle either: no
+    folder imports a module that imports the folder back."""
+    edges: dict[str, set[str]] = {}
+    for a, targets in graph().items():
+        edges.setdefault(folder(a), set()).update(folder(b) for b in targets if folder(b) != folder(a))
+    cycles = find_cycles(edges)
+    assert not cycles, "folder cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_package_docstring_names_the_layers_in_this_order():
+    import rerank_lab
+
+    doc = " ".join(rerank_lab.__doc__.split())
+    positions = [doc.index(f"``{names[0]}``") for _, names in LAYERS[:-1]]
+    assert positions == sorted(positions), doc
 
 
 def test_core_depends_on_nothing_else_in_the_package():

@@ -109,7 +109,7 @@ def test_sweep_json_has_a_row_per_depth(capsys, tmp_path):
 
 
 def test_the_main_job_draws_the_cross_encoder_and_notebook_01_every_lab_reranker():
-    from rerank_lab.analysis.experiment import ALL_LIFT_RERANKERS, lift_pipelines
+    from rerank_lab.cli import ALL_LIFT_RERANKERS, lift_pipelines
 
     assert list(lift_pipelines()) == ["bm25", "dense", "hybrid", "hybrid>>ce"]
     assert list(lift_pipelines(rerankers=ALL_LIFT_RERANKERS))[3:] == ["hybrid>>maxsim", "hybrid>>colbert", "hybrid>>ce"]

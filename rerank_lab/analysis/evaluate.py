@@ -47,6 +47,9 @@ def parse_metric(metric: str) -> tuple[str, int | None]:
     match = _METRIC.match(text)
     if not match or (match.group(1) in {"ndcg", "recall", "p", "judged"} and not match.group(2)):
         raise ValueError(f"unknown metric {metric!r}: use ndcg@k, recall@k, p@k, mrr@k, mrr, map, map@k or judged@k")
+    if match.group(2) is not None and int(match.group(2)) < 1:
+        raise ValueError(f"metric {metric!r} has cut-off {match.group(2)}: the cut-off k in {match.group(1)}@k is the "
+                         f"number of top documents scored and must be at least 1 (e.g. {match.group(1)}@10)")
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
@@ -97,6 +100,13 @@ class Results:
     def queries(self) -> int:
         return len(next(iter(self.per_query.values()), {}))
 
+    def restrict(self, query_ids) -> "Results":
+        """The same results over ``query_ids`` only (means recomputed; a part with no query has mean 0)."""
+        keep = set(query_ids)
+        per_query = {m: {q: v for q, v in values.items() if q in keep} for m, values in self.per_query.items()}
+        means = {m: float(np.mean(list(v.values()))) if v else 0.0 for m, v in per_query.items()}
+        return Results(self.name, means, per_query, self.run, self.empty_rankings, self.convention)
+
     def as_dict(self, digits: int = 4) -> dict:
         out: dict = {"name": self.name, "queries": self.queries, "empty_rankings": self.empty_rankings,
                      "empty_rankings_counted_as": "0" if self.convention == "zero" else "skipped"}
@@ -135,6 +145,9 @@ def evaluate(run: Run, qrels: Mapping[str, Mapping[str, int]], metrics: Iterable
 # -- significance -----------------------------------------------------------------
 @dataclass(frozen=True)
 class PairedTest:
+    """b against a over their common queries: the mean difference, its 95% interval (Student's t
+    over the per-query differences) and the two-sided p-value of ``method``."""
+
     metric: str
     mean_a: float
     mean_b: float
@@ -142,6 +155,8 @@ class PairedTest:
     p_value: float
     queries: int
     method: str
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
 
 
 def randomization_p(diff: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, str]:
@@ -181,7 +196,20 @@ def paired_test(a: Results, b: Results, metric: str = "ndcg@10", method: str = "
         method = f"randomization ({how})"
     else:
         raise ValueError(f"unknown method {method!r}: use 't-test' or 'randomization'")
-    return PairedTest(metric, float(x.mean()), float(y.mean()), float(diff.mean()), p, len(common), method)
+    low, high = mean_interval(diff)
+    return PairedTest(metric, float(x.mean()), float(y.mean()), float(diff.mean()), p, len(common), method, low, high)
+
+
+def mean_interval(diff: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` confidence interval of the mean of ``diff`` (Student's t; a zero-spread list
+    gives a point)."""
+    from scipy import stats
+
+    diff = np.asarray(diff, dtype=np.float64)
+    if len(diff) < 2:
+        return float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)))
+    return float(diff.mean() - half), float(diff.mean() + half)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

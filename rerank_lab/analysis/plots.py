@@ -11,6 +11,7 @@ Usage::
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -34,34 +35,104 @@ def _save(fig, path: str | Path | None):
     return fig
 
 
-def lift_chart(values: Mapping[str, float], metric: str = "nDCG@10", title: str | None = None,
-               path: str | Path | None = None, ax=None, hurt=()):
+@dataclass(frozen=True)
+class CleanBar:
+    """A trained reranker's numbers on the clean queries (no relevant document seen in training)."""
+
+    queries: int
+    value: float | None = None
+    delta: float | None = None      # against its own input on the same queries
+    p: float | None = None          # Holm-corrected (the family the table states)
+
+
+@dataclass(frozen=True)
+class LiftPanel:
+    """What one dataset's lift chart shows: a bar per pipeline, the Holm p of each reranking
+    bar's change against its input, the clean-query bars of trained rerankers, the alarms."""
+
+    values: Mapping[str, float]
+    p: Mapping[str, float] = field(default_factory=dict)
+    clean: Mapping[str, CleanBar] = field(default_factory=dict)
+    hurt: Sequence[str] = ()
+    memory: Sequence[str] = ()
+    queries: int | None = None
+
+
+def lift_panel(experiment, metric: str | None = None) -> LiftPanel:
+    """The :class:`LiftPanel` of an :class:`~rerank_lab.analysis.experiment.Experiment`."""
+    metric = metric or experiment.metrics[0]
+    rows = experiment.table()
+    clean = {r["name"]: CleanBar(r["clean_queries"], r.get(f"clean_{metric}"), r.get("clean_delta_vs_input"),
+                                 r.get("clean_p")) for r in rows if "clean_queries" in r}
+    return LiftPanel({r["name"]: r[metric] for r in rows}, {n: p for n, (_, p) in experiment.versus_input().items()},
+                     clean, list(experiment.hurt()), experiment.memory(), len(experiment.dataset.queries))
+
+
+def lift_chart(values: "Mapping[str, float] | LiftPanel", metric: str = "nDCG@10", title: str | None = None,
+               path: str | Path | None = None, ax=None, hurt=(), level: float = 0.05):
     """One bar per pipeline, each annotated with its value and its lift: over the stage it
     builds on for ``"X>>Y"`` when X has a bar (every reranker against its first stage),
-    otherwise over the bar before. Pipelines in ``hurt`` (reranking significantly below its own
-    input: ``Experiment.hurt()``) are drawn hatched with a red edge and marked ⚠."""
-    labels, scores = list(values), [float(v) for v in values.values()]
+    otherwise over the bar before. Given a :class:`LiftPanel` (:func:`lift_panel`), a reranking
+    bar's lift is marked ``*`` when its Holm p is below ``level`` and ``n.s.`` otherwise, and a
+    trained reranker gets a second, lighter bar: the same pipeline on the clean queries only,
+    with its change against its input there. Pipelines that hurt (reranking significantly below
+    its own input) are hatched with a red edge and marked ⚠ hurt; a lift from memory ⚠ memory."""
+    panel = values if isinstance(values, LiftPanel) else LiftPanel(values, hurt=tuple(hurt))
+    labels, scores = list(panel.values), [float(v) for v in panel.values.values()]
     bases = [_base_index(labels, i) for i in range(len(labels))]
-    fig, ax = _figure(ax, (max(5, 1.5 * len(labels)), 4))
-    bars = ax.bar(range(len(labels)), scores, color=[_COLORS[i % len(_COLORS)] for i in range(len(labels))])
+    fig, ax = _figure(ax, (max(5, 1.7 * len(labels)), 4.4 if panel.clean else 4))
+    width = 0.8
     top = max(scores, default=1.0)
-    for i, (bar, score) in enumerate(zip(bars, scores)):
+    for i, (label, score) in enumerate(zip(labels, scores)):
+        paired = label in panel.clean
+        w = width / 2 if paired else width
+        x = i - w / 2 if paired else i
+        bar = ax.bar(x, score, w, color=_COLORS[i % len(_COLORS)])[0]
         text = f"{score:.3f}"
         if bases[i] is not None:
-            text += f"\n{score - scores[bases[i]]:+.3f}"
-        if labels[i] in hurt:
+            text += f"\n{score - scores[bases[i]]:+.3f}" + _mark(panel.p.get(label), level)
+        if label in panel.hurt:
             bar.set_hatch("//")
             bar.set_edgecolor("#c0392b")
             bar.set_linewidth(2)
             text += "\n⚠ hurt"
-        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, score), ha="center", va="bottom",
-                    fontsize=9, xytext=(0, 2), textcoords="offset points")
-    ax.set_xticks(range(len(labels)), labels, rotation=15 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
+        if label in panel.memory:
+            text += "\n⚠ memory"
+        ax.annotate(text, (x, score), ha="center", va="bottom", fontsize=8.5, xytext=(0, 2), textcoords="offset points")
+        if paired:
+            _clean_bar(ax, i + w / 2, w, panel.clean[label], _COLORS[i % len(_COLORS)], level)
+    ax.set_xticks(range(len(labels)), labels, rotation=15 if len(labels) > 4 else 0,
+                  ha="right" if len(labels) > 4 else "center")
     ax.set_ylabel(metric)
-    ax.set_ylim(0, top * 1.22 if top > 0 else 1)
-    ax.set_title(title or f"Retrieve, then rerank: {metric}")
+    ax.set_ylim(0, top * (1.32 if panel.clean else 1.22) if top > 0 else 1)
+    queries = f" ({panel.queries} queries)" if panel.queries else ""
+    ax.set_title((title or f"Retrieve, then rerank: {metric}") + queries, fontsize=10)
+    if panel.p or panel.clean:
+        note = "* Holm p<%g against the reranker's own input; n.s. otherwise" % level
+        if panel.clean:
+            note += "\nlight bar: the same pipeline on clean queries (no relevant document seen in training)"
+        ax.text(0.0, -0.2 if len(labels) > 4 else -0.13, note, transform=ax.transAxes, fontsize=7.5, color="#52606d",
+                va="top")
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
+
+
+def _mark(p: float | None, level: float) -> str:
+    if p is None:
+        return ""
+    return " *" if p < level else " n.s."
+
+
+def _clean_bar(ax, x: float, width: float, clean: CleanBar, color: str, level: float) -> None:
+    if not clean.queries or clean.value is None:
+        ax.annotate("no clean\nquery", (x, 0.02), ha="center", va="bottom", fontsize=7.5, color="#52606d")
+        return
+    ax.bar(x, clean.value, width, color=color, alpha=0.4, hatch="..", edgecolor=color)
+    text = f"clean n={clean.queries}\n{clean.value:.3f}"
+    if clean.delta is not None:
+        text += f"\n{clean.delta:+.3f}" + _mark(clean.p, level)
+    ax.annotate(text, (x, clean.value), ha="center", va="bottom", fontsize=7.5, xytext=(0, 2),
+                textcoords="offset points", color="#323f4b")
 
 
 def _base_index(labels: list[str], i: int) -> int | None:
@@ -73,13 +144,16 @@ def _base_index(labels: list[str], i: int) -> int | None:
     return i - 1 if i else None
 
 
-def lift_charts(tables: Mapping[str, Mapping[str, float]], metric: str = "nDCG@10",
-                path: str | Path | None = None, hurt: Mapping[str, Sequence[str]] | None = None):
-    """Side-by-side lift charts, one per dataset (``hurt``: dataset -> pipelines to flag)."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(max(5, 1.6 * max(map(len, tables.values()))) * len(tables), 4.2),
+def lift_charts(panels: Mapping[str, object], metric: str = "nDCG@10", path: str | Path | None = None,
+                hurt: Mapping[str, Sequence[str]] | None = None):
+    """Side-by-side lift charts, one per dataset: ``panels`` maps a dataset to an Experiment,
+    a :class:`LiftPanel` or plain values (``hurt``: dataset -> pipelines to flag, for plain values)."""
+    panels = {name: lift_panel(p) if hasattr(p, "verdicts") else p for name, p in panels.items()}
+    widest = max(len(p.values if isinstance(p, LiftPanel) else p) for p in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5, 1.8 * widest) * len(panels), 4.8),
                              dpi=110, squeeze=False)
-    for ax, (dataset, values) in zip(axes[0], tables.items()):
-        lift_chart(values, metric, title=dataset, ax=ax, hurt=(hurt or {}).get(dataset, ()))
+    for ax, (dataset, panel) in zip(axes[0], panels.items()):
+        lift_chart(panel, metric, title=dataset, ax=ax, hurt=(hurt or {}).get(dataset, ()))
     fig.tight_layout()
     return _save(fig, path)
 

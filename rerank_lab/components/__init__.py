@@ -4,6 +4,8 @@
 - :mod:`.cached`, :mod:`.passages`, :mod:`.refine`: wrappers that compose with any scorer
 - :mod:`.batching`: length-bucketed batches
 - :mod:`.models`: model ids -> folders, identities for cache keys, device policy, shared loading
+- :mod:`.encoder`: the shared token encoder (dense and MaxSim)
+- :mod:`.openvino`, :mod:`.colbert_ai`: runtime backends (OpenVINO graphs and int8; colbert-ai checkpoints and patches)
 """
 from .cached import Cached
 from .passages import AGGREGATIONS, Passages, WordWindows

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends import openvino
+from . import openvino
 from .batching import length_batches, pad_batch
 from .models import load_transformer, model_identity, pick_device
 

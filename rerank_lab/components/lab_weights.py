@@ -8,6 +8,7 @@ settings it picked (e.g. ``passages``), plus every setting it tried with its qua
 Usage::
 
     tuning = read_tuning(LAB_CE_DIR)       # Tuning(alpha=0.25, rerank_depth=50, scorer_settings={...})
+    stage = tuned_reranker(lambda s: cross_encoder(LAB_CE_DIR, **s), LAB_CE_DIR, {"alpha": 1.0})
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+from ..core.interpolate import Interpolate
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 LAB_CE_DIR = WEIGHTS / "lab-ce"
@@ -43,6 +47,23 @@ def read_tuning(folder: str | os.PathLike) -> Tuning:
     record = json.loads(path.read_text())
     chosen = record["chosen"]
     return Tuning(float(chosen["alpha"]), chosen.get("rerank_depth"), dict(chosen.get("settings", {})), record)
+
+
+def tuned_reranker(build: Callable[[dict], object], folder: str | os.PathLike, overrides: dict | None = None,
+                   defaults: dict | None = None):
+    """A trained family's registry default: ``build(settings)`` with the settings the tuner chose
+    for ``folder`` (under ``defaults``, over which ``overrides`` win), mixed with its first stage
+    at the tuned ``alpha`` over the tuned ``rerank_depth``. ``alpha=1.0, rerank_depth=None`` among
+    the overrides gives the scorer alone."""
+    tuning = read_tuning(folder)
+    overrides = dict(overrides or {})
+    alpha = overrides.pop("alpha", tuning.alpha)
+    rerank_depth = overrides.pop("rerank_depth", tuning.rerank_depth)
+    settings = {**(defaults or {}), **tuning.scorer_settings, **overrides}
+    scorer = build(settings)
+    if alpha >= 1.0 and rerank_depth is None:
+        return scorer
+    return Interpolate(scorer, alpha=alpha, rerank_depth=rerank_depth, label=settings.get("name") or scorer.name)
 
 
 def training_record(folder: str | os.PathLike) -> dict:

@@ -46,6 +46,9 @@ class Interpolate(Stage):
     def name(self) -> str:
         return self.label or f"{self.reranker.name}~{self.alpha:g}"
 
+    def children(self):
+        return (self.reranker,)
+
     @property
     def scorer(self):
         """The reranker whose scores are mixed in."""

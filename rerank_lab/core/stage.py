@@ -56,6 +56,10 @@ class Stage(ABC):
     def stages(self) -> tuple["Stage", ...]:
         return (self,)
 
+    def children(self) -> tuple[object, ...]:
+        """The stages and rerankers this stage holds (walked for provenance and manifests)."""
+        return ()
+
     # Loaded models, indices and counters live in ``_state``, outside the value: they are
     # neither compared nor pickled (a Ray worker loads its own).
     @property
@@ -89,6 +93,9 @@ class Cutoff(Stage):
     def name(self) -> str:
         return f"{self.stage.name}%{self.k}"
 
+    def children(self):
+        return (self.stage,)
+
     def transform(self, queries, corpus, previous=None):
         if isinstance(self.stage, FirstStage):  # retrieve only what is kept
             return self.stage.retrieve(queries, corpus, self.k)
@@ -113,6 +120,9 @@ class Cascade(Stage):
 
     @property
     def stages(self) -> tuple[Stage, ...]:
+        return self.parts
+
+    def children(self):
         return self.parts
 
     def transform(self, queries, corpus, previous=None):
@@ -194,6 +204,9 @@ class Rerank(Stage):
     @property
     def name(self) -> str:
         return self.label or reranker_name(self.reranker)
+
+    def children(self):
+        return (self.reranker,)
 
     def transform(self, queries, corpus, previous=None):
         from tqdm.auto import tqdm
@@ -277,6 +290,9 @@ class Scorer(Stage):
     def inner(self) -> tuple["Scorer", ...]:
         return ()
 
+    def children(self):
+        return self.inner()
+
     def loading(self):
         """``with self.loading(): ...`` around one-time model loading: its seconds are counted as
         ``load_seconds``, which per-query model latency and cached per-item costs leave out."""
@@ -320,6 +336,9 @@ class FunctionScorer(Scorer):
     @property
     def name(self) -> str:
         return reranker_name(self.reranker)
+
+    def children(self):
+        return (self.reranker,)
 
     def identity(self) -> dict:
         import hashlib

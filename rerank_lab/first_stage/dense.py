@@ -18,16 +18,16 @@ Usage::
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-import json
-from pathlib import Path
-
 from ..components.encoder import TokenEncoder, normalised, text_key
 from ..components.models import MINILM, model_identity, pick_device, resolve_model
+from ..components.provenance import read_provenance, stated
 from ..components.stores import EmbeddingStore
 from ..core.data import corpus_fingerprint
 from ..core.files import stable_hash
@@ -52,8 +52,11 @@ class Dense(FirstStage):
     #: also keep each document's normalised token states in the encoder's shared token store, so
     #: zero-shot MaxSim on the same model reuses this pass instead of encoding again (changes no result)
     keep_token_states: bool = field(default=False, compare=False)
+    #: judgments a fine-tuned model from elsewhere learned from ("dataset:split"); a lab folder records its own
+    trained_on: tuple = field(default=(), compare=False)
 
     def __post_init__(self):
+        object.__setattr__(self, "trained_on", stated(self.trained_on))
         if self.index not in ("exact", "hnsw"):
             raise ValueError(f"unknown dense index {self.index!r}: use 'exact' (numpy) or 'hnsw' (faiss)")
         if self.hnsw_ef_search < 1:
@@ -102,6 +105,10 @@ class Dense(FirstStage):
         tokens.flush()
         pooled = np.stack([s.mean(axis=0) for s in states])
         return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+
+    def training_data(self):
+        """What the encoder learned from (the model folder's ``provenance.json`` and what was stated)."""
+        return (*read_provenance(self.model), *self.trained_on)
 
     def identity(self) -> dict:
         encoder = self.encoder

@@ -30,6 +30,9 @@ class RRF(FirstStage):
         if not self.inputs:
             raise ValueError("RRF needs at least one first stage to fuse")
 
+    def children(self):
+        return self.inputs
+
     def prepare(self, corpus) -> None:
         for stage in self.inputs:
             stage.prepare(corpus)

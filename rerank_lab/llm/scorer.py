@@ -84,6 +84,3 @@ class LLMScorer(Scorer):
         else:
             self.count("cache_misses")
         self.count("cache_seconds", out.lookup_seconds)
-
-    def llm_identity(self) -> str:
-        return self.llm.identity

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ..backends import openvino
-from ..backends.colbert_ai import checkpoint_query_augmentation, load_checkpoint, openvino_doc_encoder, query_augmentation
+from ..components import openvino
+from ..components.colbert_ai import checkpoint_query_augmentation, load_checkpoint, openvino_doc_encoder, query_augmentation
 from ..components.encoder import resolve_bf16
-from ..components.lab_weights import LAB_COLBERT_DIR, TRAIN_COLBERT_COMMAND, read_tuning
+from ..components.lab_weights import LAB_COLBERT_DIR, TRAIN_COLBERT_COMMAND, tuned_reranker
 from ..components.models import model_identity
-from ..core.interpolate import Interpolate
+from ..components.provenance import read_provenance, stated
 from .late_interaction import LateInteraction
 
 
@@ -46,9 +46,11 @@ class ColBERT(LateInteraction):
     cache: bool = True
     batch_size: int = 32
     name: str = "colbert"
+    trained_on: tuple = field(default=(), compare=False)   # for a checkpoint from elsewhere: "dataset:split"
 
     def __post_init__(self):
         object.__setattr__(self, "checkpoint", str(self.checkpoint))
+        object.__setattr__(self, "trained_on", stated(self.trained_on))
         if self.augment_queries is None:
             object.__setattr__(self, "augment_queries", checkpoint_query_augmentation(self.checkpoint))
         object.__setattr__(self, "bf16", resolve_bf16(self.bf16))
@@ -68,6 +70,10 @@ class ColBERT(LateInteraction):
     @property
     def config(self):
         return self.loaded.colbert_config
+
+    def training_data(self):
+        """What the checkpoint learned from: its folder's ``provenance.json`` and what was stated."""
+        return (*read_provenance(self.checkpoint), *self.trained_on)
 
     def identity(self) -> dict:
         return {"family": "colbert", "model": model_identity(self.checkpoint), "doc_maxlen": self.config.doc_maxlen,
@@ -123,10 +129,4 @@ def colbert(checkpoint: str | os.PathLike | None = None, **overrides):
             f"the lab-trained ColBERT checkpoint is missing ({LAB_COLBERT_DIR}). Build it with "
             f"`{TRAIN_COLBERT_COMMAND}` (about 15 min on a 2-core CPU), or pass a checkpoint: "
             f"colbert('colbert-ir/colbertv2.0').")
-    tuned = read_tuning(LAB_COLBERT_DIR)
-    alpha = overrides.pop("alpha", tuned.alpha)
-    rerank_depth = overrides.pop("rerank_depth", tuned.rerank_depth)
-    scorer = ColBERT(str(LAB_COLBERT_DIR), **{**tuned.scorer_settings, **overrides})
-    if alpha >= 1.0 and rerank_depth is None:
-        return scorer
-    return Interpolate(scorer, alpha=alpha, rerank_depth=rerank_depth, label=scorer.name)
+    return tuned_reranker(lambda settings: ColBERT(str(LAB_COLBERT_DIR), **settings), LAB_COLBERT_DIR, overrides)

@@ -6,7 +6,7 @@ loads by model id or local folder (``cross-encoder/ms-marco-MiniLM-L-6-v2``,
 head with the log-probability of the "relevant" class. In ``mode="exact"`` scores equal
 sentence-transformers ``CrossEncoder.predict`` (same tokenisation, ``longest_first``
 truncation) to 1e-4. ``fast`` is bf16, ``int8`` int8 weights and activations (see
-:mod:`rerank_lab.backends.openvino`); both settle close calls at the top in fp32
+:mod:`rerank_lab.components.openvino`); both settle close calls at the top in fp32
 (:class:`~rerank_lab.components.refine.Refine`). Caching, passages and refinement are the
 shared wrappers; this file holds the model and the factories.
 
@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..backends import openvino
+from ..components import openvino
 from ..components.batching import length_batches, pad_batch
 from ..components.cached import Cached
+from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND, tuned_reranker
 from ..components.models import load_tokenizer, load_transformer, model_identity, pick_device
 from ..components.passages import AGGREGATIONS, Passages, window_starts
+from ..components.provenance import read_provenance, stated
 from ..components.refine import Refine
-from ..core.interpolate import Interpolate
 from ..core.stage import Scorer
-from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND, read_tuning
 
 MODES = openvino.MODES
 # fast/int8: neighbours closer than this among the top 10 are re-scored in fp32. Chosen with
@@ -59,9 +59,11 @@ class CrossEncoderScorer(Scorer):
     threads: int | None = None
     device: str = "cpu"
     name: str = "cross_encoder"
+    trained_on: tuple = field(default=(), compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "model", str(self.model))
+        object.__setattr__(self, "trained_on", stated(self.trained_on))
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}: use one of {', '.join(MODES)}")
         if self.activation not in (None, "sigmoid", "softmax"):
@@ -78,6 +80,10 @@ class CrossEncoderScorer(Scorer):
     def precision(self) -> str:
         """What the scores are computed in: ``fast`` on a CPU without bf16 kernels runs fp32 in OpenVINO."""
         return openvino.effective_mode(self.mode) if self.backend == "openvino" else self.mode
+
+    def training_data(self):
+        """What the weights learned from: the folder's ``provenance.json`` and what the user stated."""
+        return (*read_provenance(self.model), *self.trained_on)
 
     def identity(self) -> dict:
         # Both exact backends compute in fp32 and agree to ~1e-5: they share cached scores.
@@ -207,10 +213,13 @@ def cross_encoder(model: str | os.PathLike, mode: str = "exact", max_length: int
                   passages: str | None = None, passage_tokens: int | None = None, stride: int | None = None,
                   cache: bool = True, refine_margin: float | None = None, refine_top: int = REFINE_TOP,
                   activation: str | None = None, backend: str = "auto", batch_size: int = 32,
-                  threads: int | None = None, device: str = "cpu", name: str = "cross_encoder") -> Scorer:
+                  threads: int | None = None, device: str = "cpu", name: str = "cross_encoder",
+                  trained_on=()) -> Scorer:
     """A cross-encoder reranker with the shared wrappers: passage windows (``passages``: one of
     firstp/maxp/sump/meanp, or None to truncate), the disk score cache, and for ``fast`` /
-    ``int8`` close calls re-scored in fp32 (``refine_margin``, default :data:`REFINE_MARGIN`; 0: off)."""
+    ``int8`` close calls re-scored in fp32 (``refine_margin``, default :data:`REFINE_MARGIN`; 0: off).
+    ``trained_on``: the judgments a model from elsewhere learned from (``"msmarco:train"``), so
+    that evaluation splits test queries into clean and contaminated (a lab folder records its own)."""
     if passages is not None and passages not in AGGREGATIONS:
         raise ValueError(f"unknown passage aggregation {passages!r}: use one of {', '.join(AGGREGATIONS)} or None")
 
@@ -223,13 +232,15 @@ def cross_encoder(model: str | os.PathLike, mode: str = "exact", max_length: int
             out = Passages(out, passages, TokenWindows(str(model), max_length, passage_tokens, stride))
         return Cached(out) if cache else out
 
-    approximate = CrossEncoderScorer(str(model), max_length, mode, activation, backend, batch_size, threads, device, name)
+    approximate = CrossEncoderScorer(str(model), max_length, mode, activation, backend, batch_size, threads, device, name,
+                                     trained_on)
     if approximate.precision == "exact":  # nothing to refine (also: fast on a CPU without bf16 kernels)
         return wrapped(approximate)
     margin = REFINE_MARGIN if refine_margin is None else refine_margin
     if margin == 0:
         return wrapped(approximate)
-    exact = CrossEncoderScorer(str(model), max_length, "exact", activation, backend, batch_size, threads, device, name)
+    exact = CrossEncoderScorer(str(model), max_length, "exact", activation, backend, batch_size, threads, device, name,
+                               trained_on)
     return Refine(wrapped(approximate), wrapped(exact), margin, refine_top)
 
 
@@ -244,15 +255,8 @@ def lab_cross_encoder(path: str | os.PathLike = LAB_CE_DIR, **overrides):
                                 f"`{TRAIN_CE_COMMAND}` (about 35 CPU minutes plus tuning; on a GPU see "
                                 f"docs/training.md), or give a model id: "
                                 f"cross_encoder('cross-encoder/ms-marco-MiniLM-L-6-v2')")
-    tuned = read_tuning(path)
-    settings = {"mode": "fast", "name": "ce", "max_length": _trained_length(path), **tuned.scorer_settings}
-    alpha = overrides.pop("alpha", tuned.alpha)
-    rerank_depth = overrides.pop("rerank_depth", tuned.rerank_depth)
-    settings.update(overrides)
-    scorer = cross_encoder(str(path), **settings)
-    if alpha >= 1.0 and rerank_depth is None:
-        return scorer
-    return Interpolate(scorer, alpha=alpha, rerank_depth=rerank_depth, label=settings["name"])
+    defaults = {"mode": "fast", "name": "ce", "max_length": _trained_length(path)}
+    return tuned_reranker(lambda settings: cross_encoder(str(path), **settings), path, overrides, defaults)
 
 
 def _trained_length(path: Path) -> int:

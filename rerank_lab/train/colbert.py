@@ -14,7 +14,7 @@ Recipe (the lab's ColBERT, registry name ``"colbert"``):
   (NFCorpus tunes on its dev split). The committed weights predate that drop: their
   ``rerank_lab_training.json`` records the held-out ids they were tuned on;
 * queries are padded, not filled with colbert-ai's [MASK] tokens (``query_augmentation=False``,
-  see :func:`rerank_lab.backends.colbert_ai.query_augmentation`): with the identity projection,
+  see :func:`rerank_lab.components.colbert_ai.query_augmentation`): with the identity projection,
   step 0 is then close to zero-shot MaxSim instead of far below it on short queries;
 * loss: colbert-ai's ``colbert.training.training.train`` under CPU bf16 autocast: KL divergence
   to an ensemble teacher (:func:`ensemble_teacher`: z-scored zero-shot MaxSim + first-stage
@@ -46,11 +46,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backends.colbert_ai import import_colbert, query_augmentation, single_process
+from ..components.colbert_ai import import_colbert, query_augmentation, single_process
 from ..components.lab_weights import LAB_COLBERT_DIR
 from ..components.models import MINILM, resolve_model
+from ..components.provenance import write_provenance
 from ..core.files import atomic_dir
 from ..data import load_dataset
+from .provenance import recipe_provenance
 
 
 @dataclass
@@ -197,6 +199,7 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
         rng.shuffle(triples)
         per_dataset.append(triples)
         stats[name] = {"queries": len({t[0] for t in triples}), "groups": len(triples),
+                       "trained_query_ids": sorted({g.query_id for g in groups}),
                        "tuning": {"split": tune_split, "query_ids": tune_ids}}
     # interleave: dataset A, B, A, B, ... cycling the shorter ones, so every batch mixes both
     longest = max(len(t) for t in per_dataset)
@@ -236,6 +239,7 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
     needed = cfg.steps * cfg.batch_size
     if len(examples) < needed:  # colbert-ai reads each example once: repeat for more steps
         examples = (examples * (needed // len(examples) + 1))[:needed]
+    trained = {name: stats[name].pop("trained_query_ids") for name in stats}
     counts = {name: {k: v for k, v in d.items() if k != "tuning"} for name, d in stats.items()}
     print(f"[colbert-train] {len(examples)} examples, {len(collection)} passages, {counts}", flush=True)
 
@@ -264,6 +268,7 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
             meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples),
                     "seconds": round(time.time() - started, 1), "torch": torch.__version__}
             (staging / "rerank_lab_training.json").write_text(json.dumps(meta, indent=2, default=str))
+            write_provenance(staging, recipe_provenance(trained, {n: d["tuning"] for n, d in stats.items()}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"[colbert-train] saved {out} in {time.time() - started:.0f}s", flush=True)

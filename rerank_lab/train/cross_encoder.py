@@ -52,8 +52,11 @@ import numpy as np
 from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND
 from ..components.models import MINILM, pick_device, resolve_model
 from ..components.stores import cache_dir
+from ..components.provenance import write_provenance
 from ..core.files import atomic_dir, atomic_path, stable_hash
+from ..core.provenance import TrainingData
 from .negatives import Group, mine_groups, negatives_retriever, split_queries, train_split
+from .provenance import recipe_provenance
 from .teachers import make_teacher
 
 
@@ -165,6 +168,7 @@ def save_training_data(config: TrainConfig, path: str | os.PathLike, with_tuning
               "groups": [asdict(g) for g in groups],
               "texts": {name: {d: t for d, t in docs.items() if (name, d) in used} for name, docs in texts.items()},
               "tuning": tuning,
+              "provenance": [r.as_dict() for r in groups_provenance(groups, tuning)],
               "tuning_sets": tuning_sets(tuning) if with_tuning_sets else {}}
     path = Path(path)
     with atomic_path(path, suffix=".gz") as tmp:
@@ -173,9 +177,17 @@ def save_training_data(config: TrainConfig, path: str | os.PathLike, with_tuning
     return path
 
 
+def groups_provenance(groups: Sequence[Group], tuning: dict) -> list[TrainingData]:
+    """What training on ``groups`` and tuning on ``tuning`` reads (for ``provenance.json``)."""
+    trained: dict[str, set] = {}
+    for g in groups:
+        trained.setdefault(g.dataset, set()).add(g.query_id)
+    return recipe_provenance({name: sorted(ids) for name, ids in trained.items()}, tuning)
+
+
 def load_training_data(path: str | os.PathLike, config: TrainConfig | None = None):
-    """(groups, texts, tuning, tuning sets) of a :func:`save_training_data` bundle; checks that
-    ``config`` asks for the groups the bundle was mined with."""
+    """(groups, texts, tuning, tuning sets, provenance) of a :func:`save_training_data` bundle;
+    checks that ``config`` asks for the groups the bundle was mined with."""
     import gzip
 
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -187,7 +199,10 @@ def load_training_data(path: str | os.PathLike, config: TrainConfig | None = Non
             raise ValueError(f"training data {path} was mined with {bundle['mining']}, but the config asks for "
                              f"{wanted}: prepare it again with --prepare, or match the config")
     groups = [Group(**g) for g in bundle["groups"]]
-    return groups, bundle["texts"], bundle["tuning"], bundle.get("tuning_sets", {})
+    if "provenance" not in bundle:
+        raise ValueError(f"training data {path} records no provenance (made by an older --prepare): prepare it again")
+    provenance = [TrainingData.coerce(r) for r in bundle["provenance"]]
+    return groups, bundle["texts"], bundle["tuning"], bundle.get("tuning_sets", {}), provenance
 
 
 # -- training ----------------------------------------------------------------------------
@@ -271,9 +286,10 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
     random.seed(config.seed)
     np.random.seed(config.seed)
     if data is not None:
-        groups, texts, tuning, _ = load_training_data(data, config)
+        groups, texts, tuning, _, trained_on = load_training_data(data, config)
     else:
         groups, texts, tuning = build_groups(config)
+        trained_on = groups_provenance(groups, tuning)
     import torch as _torch
     device = _torch.device(pick_device(config.device))
     model, tokenizer = new_model(config.model, config.seed)
@@ -336,13 +352,14 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "truncated_pairs": truncated, "curve": [round(x, 4) for x in curve], "tuning": tuning,
             "command": TRAIN_CE_COMMAND}
-    export(model, tokenizer, Path(config.output), meta, fp16=config.export_fp16)
+    export(model, tokenizer, Path(config.output), meta, fp16=config.export_fp16, trained_on=trained_on)
     return TrainResult(config.output, step, pairs, minutes, curve)
 
 
-def export(model, tokenizer, output: Path, meta: dict, fp16: bool = True) -> Path:
-    """Write the model (fp16 safetensors by default), tokenizer and ``training.json``,
-    replacing ``output`` as a whole only once everything is written."""
+def export(model, tokenizer, output: Path, meta: dict, fp16: bool = True, trained_on: Sequence = ()) -> Path:
+    """Write the model (fp16 safetensors by default), tokenizer, ``training.json`` and
+    ``provenance.json`` (``trained_on``: what it learned from), replacing ``output`` as a whole
+    only once everything is written."""
     import copy
 
     import torch
@@ -354,33 +371,10 @@ def export(model, tokenizer, output: Path, meta: dict, fp16: bool = True) -> Pat
         net.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         (staging / "training.json").write_text(json.dumps(meta, indent=1))
+        write_provenance(staging, trained_on)
     return output
 
 
-def score_pairs(model, tokenizer, pairs: Sequence[tuple[str, str]], max_length: int, batch_size: int = 256,
-                bf16: bool | None = None) -> np.ndarray:
-    """Raw logits of a model being trained, on its own device, for quick held-out checks
-    (the cached, tested scoring path is :class:`~rerank_lab.rerankers.cross_encoder.CrossEncoder`)."""
-    import torch
-
-    from ..components.encoder import resolve_bf16
-
-    device = next(model.parameters()).device
-    bf16 = resolve_bf16(bf16, device.type)
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start:start + batch_size]
-            enc = tokenizer([q for q, _ in chunk], [d for _, d in chunk], truncation="only_second",
-                            max_length=max_length, padding=True, return_tensors="pt").to(device)
-            out.append(model(**enc).logits.float().view(-1).cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-# -- interpolation -----------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = TrainConfig()

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..analysis.evaluate import evaluate
 from ..components.lab_weights import LAB_CE_DIR, LAB_COLBERT_DIR, TUNING_FILE
+from ..components.provenance import add_provenance, training_data
 from ..core.files import atomic_write_text
 from ..core.interpolate import interpolate_runs
 from ..core.run import Run
@@ -155,8 +156,13 @@ def choose(rows: list[dict], tolerance: float, set_names: list[str]) -> dict:
             "frontier": [public(g) for g in frontier], "alpha_curves_of_chosen": alpha_curves}
 
 
-def write_tuning(folder: str | os.PathLike, record: dict, extra: Mapping | None = None) -> Path:
+def write_tuning(folder: str | os.PathLike, record: dict, extra: Mapping | None = None,
+                 sets: Sequence[TuningSet] = ()) -> Path:
+    """Write ``tuning.json`` and add what the tuner read (``sets``) to the folder's provenance."""
     record = {**record, **(extra or {}), "created": time.strftime("%Y-%m-%d")}
+    if sets:
+        add_provenance(folder, [training_data(s.name, s.split, "tune", sorted(s.dataset.queries), s.dataset.qrels)
+                                for s in sets])
     return atomic_write_text(Path(folder) / TUNING_FILE, json.dumps(record, indent=1) + "\n")
 
 
@@ -175,7 +181,7 @@ def tune_lab_cross_encoder(folder: str | os.PathLike = LAB_CE_DIR, depths: Seque
                   [{"passages": p} for p in passages], sets, depths)
     record["chosen"]["settings"].update(mode="fast", max_length=max_length)
     if write:
-        write_tuning(folder, record, {"family": "cross_encoder", "first_stage": "hybrid", "candidates": 100})
+        write_tuning(folder, record, {"family": "cross_encoder", "first_stage": "hybrid", "candidates": 100}, sets)
     return record
 
 
@@ -190,7 +196,7 @@ def tune_lab_colbert(folder: str | os.PathLike = LAB_COLBERT_DIR, depths: Sequen
     sets = tuning_sets(tuning, max_queries=max_queries)
     record = tune(lambda s: ColBERT(str(folder), **s), [{}], sets, depths)
     if write:
-        write_tuning(folder, record, {"family": "colbert", "first_stage": "hybrid", "candidates": 100})
+        write_tuning(folder, record, {"family": "colbert", "first_stage": "hybrid", "candidates": 100}, sets)
     return record
 
 

@@ -5,7 +5,9 @@ import warnings
 import pytest
 
 from rerank_lab import BM25, Experiment, FixedRun, Rerank, Run
-from rerank_lab.analysis.experiment import RerankingHurt, best_under_budget, depth_sweep, planned_items, sweep
+from rerank_lab.analysis.experiment import RerankingHurt
+from rerank_lab.analysis.prefix import planned_items
+from rerank_lab.analysis.sweep import best_under_budget, depth_sweep, sweep
 from rerank_lab.analysis.plots import cost_quality_bars, lift_chart, pareto_frontier, pareto_plot
 from tests.support import Recorder
 

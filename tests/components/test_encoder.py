@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rerank_lab.backends import openvino
+from rerank_lab.components import openvino
 from rerank_lab.components.encoder import TokenEncoder
 from rerank_lab.components.models import MINILM
 

@@ -1,6 +1,5 @@
 """The shared stores: round trips, resumability, and recovery from damage."""
 import os
-import sqlite3
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ import pytest
 
 from rerank_lab.components import Cached, Passages, Refine, WordWindows, close_calls
 from rerank_lab.components.batching import length_batches
-from rerank_lab.core.stage import Rerank, Scorer
+from rerank_lab.core.stage import Scorer
 
 
 @dataclass(frozen=True)

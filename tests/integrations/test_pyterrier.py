@@ -4,7 +4,7 @@ import pytest
 
 pt = pytest.importorskip("pyterrier")
 
-from rerank_lab import BM25, Experiment, evaluate, load_reranker, parse_pipeline  # noqa: E402
+from rerank_lab import BM25, Experiment, evaluate, parse_pipeline  # noqa: E402
 from rerank_lab.integrations.pyterrier import (from_pyterrier, frame_to_run, qrels, run_to_frame,  # noqa: E402
                                                 to_pyterrier, topics)
 

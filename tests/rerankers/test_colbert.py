@@ -193,7 +193,7 @@ def test_ensemble_teacher_distillation_runs_on_the_toy_set(tmp_path):
 def test_without_query_augmentation_only_real_query_tokens_score(tiny_checkpoint):
     from colbert.modeling.tokenization import QueryTokenizer
 
-    from rerank_lab.backends.colbert_ai import query_augmentation
+    from rerank_lab.components.colbert_ai import query_augmentation
 
     query = "forgot password"
     plain = ColBERT(tiny_checkpoint, bf16=False, cache=False, augment_queries=False)

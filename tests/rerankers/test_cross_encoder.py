@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rerank_lab.backends import openvino
+from rerank_lab.components import openvino
 from rerank_lab.components.models import MINILM, resolve_model
 from rerank_lab.core.stage import Rerank
 from rerank_lab.data import load_dataset
@@ -268,6 +268,20 @@ def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
     ce = CrossEncoderScorer(config.output, max_length=64)
     assert len(ce.score(QUERY, DOCS)) == len(DOCS)
 
+    # what it learned from travels with the weights: saved, loaded back, found in a pipeline
+    from rerank_lab.components.provenance import qrels_fingerprint, read_provenance
+    from rerank_lab.core.provenance import provenance
+    from rerank_lab.rerankers.cross_encoder import cross_encoder
+
+    trained_ids = sorted({g.query_id for g in mine_groups(toy, BM25(), n_negatives=3, skip_top=0, allow_test=True)})
+    (record,) = read_provenance(config.output)
+    assert (record.dataset, record.split, record.role, record.labels) == ("toy", "test", "train", True)
+    assert list(record.query_ids) == trained_ids
+    assert record.qrels_sha256 == qrels_fingerprint(toy.qrels, trained_ids)
+    assert provenance(BM25() % 5 >> cross_encoder(config.output, max_length=64)) == (record,)
+    stated = cross_encoder(config.output, max_length=64, trained_on="msmarco:train")
+    assert [r.label for r in provenance(stated)] == ["toy:test", "msmarco:train"]
+
 
 def test_training_data_bundle_trains_like_mining_and_names_a_mismatch(tmp_path, monkeypatch):
     from dataclasses import asdict, replace
@@ -279,7 +293,7 @@ def test_training_data_bundle_trains_like_mining_and_names_a_mismatch(tmp_path, 
                          max_length=64, groups_per_step=2, max_steps=2, checkpoint_every=100, max_minutes=None,
                          bf16=False, device="cpu")
     bundle = save_training_data(config, tmp_path / "data.json.gz")
-    groups, texts, tuning, _ = load_training_data(bundle, config)
+    groups, texts, tuning, _, trained_on = load_training_data(bundle, config)
     mined, mined_texts, mined_tuning = build_groups(config)
     assert [asdict(g) for g in groups] == [asdict(g) for g in mined] and tuning == mined_tuning
     assert all(texts[g.dataset][d] == mined_texts[g.dataset][d] for g in groups for d in [g.positive, *g.negatives])
@@ -291,6 +305,9 @@ def test_training_data_bundle_trains_like_mining_and_names_a_mismatch(tmp_path, 
     monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path / "cache-b"))
     from_bundle = train_cross_encoder(replace(config, output=str(tmp_path / "bundled")), progress=False, data=bundle)
     assert from_bundle.steps == 2 and np.allclose(from_bundle.curve, from_mining.curve, atol=1e-5)
+    from rerank_lab.components.provenance import read_provenance
+
+    assert read_provenance(tmp_path / "bundled") == read_provenance(tmp_path / "mined") == tuple(trained_on)
 
     calls = []
     teacher = memoized(lambda group, docs: calls.append(group.query_id) or np.zeros(len(docs)))

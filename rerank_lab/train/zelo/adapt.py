@@ -28,6 +28,7 @@ from pathlib import Path
 from ...components.stores import KeyValueStore, cache_dir
 from ...core.data import Dataset
 from ...core.files import atomic_write_text
+from ...core.provenance import TrainingData
 from .fit import fit_scores
 from .judges import Judge, judge_query
 from .sampling import cycle_plan
@@ -125,7 +126,9 @@ def adapt(dataset: Dataset, judge: Judge, start: str, output: str | Path, config
     """Label-free adaptation of the cross-encoder at ``start`` to ``dataset``'s corpus; returns the record
     (also written beside the student as ``zelo.json``)."""
     groups, stats = scored_groups(dataset, judge, config, progress=progress)
-    record = train_student(groups, start=start, output=output, config=config.student, progress=progress)
+    label_free = TrainingData(dataset.name, dataset.split, "train", labels=False)  # its corpus, no judgments
+    record = train_student(groups, start=start, output=output, config=config.student, progress=progress,
+                           trained_on=[label_free])
     record = {"adaptation": {"corpus": dataset.name, "judge": judge.identity(), "config": asdict(config),
                              "judging": stats}, "student": {k: v for k, v in record.items() if k != "curve"},
               "curve": record["curve"]}

@@ -13,7 +13,6 @@ Usage::
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ...components.models import MINILM, pick_device
+from ...components.provenance import read_provenance
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,10 @@ def _batch(groups: Sequence[ScoredGroup], size: int, rng: random.Random):
 
 
 def train_student(examples: Sequence[ScoredGroup], start: str = MINILM, output: str | Path = "student",
-                  config: StudentConfig = StudentConfig(), progress: bool = True) -> dict:
-    """Train a cross-encoder from ``start`` on ``examples`` and export it to ``output``; returns the record."""
+                  config: StudentConfig = StudentConfig(), progress: bool = True, trained_on: Sequence = ()) -> dict:
+    """Train a cross-encoder from ``start`` on ``examples`` and export it to ``output``; returns the
+    record. The student's provenance is ``start``'s (what the body already learned) plus
+    ``trained_on`` (what ``examples`` came from)."""
     import torch
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -106,19 +108,10 @@ def train_student(examples: Sequence[ScoredGroup], start: str = MINILM, output: 
               "device": str(device), "max_length": config.max_length,
               # the lab's cross-encoder factory reads the training length from here
               "config_for_scoring": {"max_length": config.max_length}}
-    export(model, tokenizer, Path(output), {**record, "config": {**asdict(config), "max_length": config.max_length}})
+    export(model, tokenizer, Path(output), {**record, "config": {**asdict(config), "max_length": config.max_length}},
+           trained_on=[*read_provenance(start), *trained_on])
     return record
 
 
 def final_loss(record: dict, last: int = 20) -> float:
     return float(np.mean(record["curve"][-last:])) if record["curve"] else float("nan")
-
-
-def save_groups(path: str | Path, groups: Sequence[ScoredGroup]) -> None:
-    from ...core.files import atomic_write_text
-
-    atomic_write_text(path, json.dumps([asdict(g) for g in groups]))
-
-
-def load_groups(path: str | Path) -> list[ScoredGroup]:
-    return [ScoredGroup(g["query"], tuple(g["documents"]), tuple(g["targets"])) for g in json.loads(Path(path).read_text())]

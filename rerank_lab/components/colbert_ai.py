@@ -23,7 +23,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..components.models import model_identity, resolve_model
+from .models import model_identity, resolve_model
 
 _LOADED: dict[tuple, object] = {}
 
@@ -145,7 +145,7 @@ def openvino_doc_encoder(checkpoint, identity: str, mode: str = "exact", batch_s
     L2 normalisation. Returns ``encode(texts) -> list of (tokens, dim) float32 arrays``."""
     import numpy as np
 
-    from ..components.batching import length_batches, pad_batch
+    from .batching import length_batches, pad_batch
     from . import openvino
 
     tokenizer = checkpoint.doc_tokenizer

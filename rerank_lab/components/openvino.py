@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..components.stores import cache_dir
 from ..core.files import atomic_dir, stable_hash
+from .stores import cache_dir
 
 MODES = ("exact", "fast", "int8")
 # int8: 128 activations share one scale. Chosen on held-out SciFact *train* queries as the fastest
