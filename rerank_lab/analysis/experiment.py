@@ -150,7 +150,7 @@ class Experiment:
             records = provenance(self.stages[name], self.trained_on)
             if not records:
                 continue  # zero-shot: nothing to be contaminated by
-            trained[name] = tuple(r.label for r in records)
+            trained[name] = tuple(dict.fromkeys(r.label for r in records))
             splits[name] = contamination(self.dataset, records)
             parts[name] = lift_by_part(results[name], self._inputs[name], splits[name], metric, self.test)
         for part in PARTS:  # Holm across the pipelines with a split, within each part

@@ -253,7 +253,7 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
                                use_ib_negatives=cfg.in_batch_negatives, amp=False, rank=0, nranks=1, gpus=0)
         from ..components.encoder import resolve_bf16
 
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(cfg.bf16, "cpu"))
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(cfg.bf16, "cpu", training=True))
         with Run().context(RunConfig(root=str(work), experiment="colbert", name="run", nranks=1, gpus=0)), \
                 single_process(), frozen_lower_layers(cfg.train_layers), query_augmentation(cfg.query_augmentation), \
                 autocast:
@@ -311,6 +311,11 @@ def main(argv: list[str] | None = None) -> None:
                                      allow_test=split == "test" and args.datasets == ["toy"]))
     if args.tune and split == "train":
         tune_lab_colbert(args.output)
+    if split == "train":
+        from .card import probe_model, write_card
+
+        print(json.dumps({"memorisation_probe": probe_model(args.output)}))  # the training report's last line
+        print(f"model card: {write_card(args.output)}")
 
 
 if __name__ == "__main__":

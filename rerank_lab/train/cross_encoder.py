@@ -57,6 +57,12 @@ from ..core.files import atomic_dir, atomic_path, stable_hash
 from ..core.provenance import TrainingData
 from .negatives import Group, mine_groups, negatives_retriever, split_queries, train_split
 from .provenance import recipe_provenance
+
+SUPERVISION = ("labels", "title", "ict", "llm")
+#: the settings that decide which groups are mined (a --prepare bundle must match them)
+MINING_SETTINGS = ("datasets", "retriever", "n_negatives", "positives_per_query", "depth", "skip_top", "holdout_queries",
+                   "max_queries_per_dataset", "seed", "supervision", "pseudo_queries", "roundtrip_k", "llm_filter",
+                   "cross_query_negatives")
 from .teachers import make_teacher
 
 
@@ -66,7 +72,13 @@ class TrainConfig:
     model: str = MINILM
     datasets: tuple[str, ...] = ("scifact", "nfcorpus")
     retriever: str = "hybrid"            # first stage for hard negatives: "hybrid" or "bm25"
-    loss: str = "listwise"               # "listwise" (softmax CE, 1 pos + n neg) or "bce"
+    # "labels": the train judgments; "title" / "ict" / "llm": pseudo-queries from the corpus, no judgment read
+    supervision: str = "labels"
+    pseudo_queries: int = 2000           # label-free: documents asked for a query, per dataset
+    roundtrip_k: int = 20                # label-free: keep a pseudo-query only if hybrid's top k holds its source
+    llm_filter: bool = False             # label-free: and only if the pointwise LLM says the source answers it
+    cross_query_negatives: int = 0       # of the n_negatives, how many are positives of other queries
+    loss: str = "listwise"               # "listwise" (softmax CE, 1 pos + n neg), "bce", or "none" (distil only)
     n_negatives: int = 7
     positives_per_query: int = 1         # groups per query: one per sampled judged positive
     depth: int = 50
@@ -86,8 +98,7 @@ class TrainConfig:
     max_queries_per_dataset: int | None = None
     checkpoint_every: int = 25
     seed: int = 0
-    # None: bf16 autocast only where the hardware has bf16 kernels; emulated bf16 on an AVX2-only
-    # CPU made a training step 15x slower than fp32 (2-core EPYC: 110 s against 7 s)
+    # None: bf16 autocast on a GPU or an AMX CPU only (resolve_bf16: elsewhere fp32 trains faster)
     bf16: bool | None = None
     export_fp16: bool = True
     device: str = "auto"                 # "auto": the GPU when there is one, else the CPU
@@ -109,30 +120,58 @@ class TrainResult:
 
 
 # -- data --------------------------------------------------------------------------------
-def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dict]:
-    """Training groups of all datasets (shuffled), their texts, and the tuning split per dataset."""
+def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dict, list[TrainingData]]:
+    """Training groups of all datasets (shuffled), their texts, the tuning split per dataset and
+    what they were built from (provenance)."""
     from ..data import load_dataset
 
+    if config.supervision not in SUPERVISION:
+        raise ValueError(f"unknown supervision {config.supervision!r}: use one of {', '.join(SUPERVISION)}")
     groups: list[Group] = []
     texts: dict[str, dict] = {}
     tuning: dict = {}
+    trained: dict[str, list[str]] = {}
     for name in config.datasets:
         dataset = load_dataset(name, split=train_split(name))
         train_ids, tune_ids, tune_split = split_queries(name, config.holdout_queries, config.seed)
+        tuning[name] = {"split": tune_split, "query_ids": tune_ids}
+        retriever = negatives_retriever("bm25" if name == "toy" else config.retriever)
+        if config.supervision != "labels":
+            found, texts[name] = label_free_groups(dataset, retriever, config)
+            groups.extend(found)
+            continue
         if config.max_queries_per_dataset:
             train_ids = sorted(random.Random(config.seed).sample(train_ids, min(len(train_ids),
                                                                             config.max_queries_per_dataset)))
-        retriever = negatives_retriever("bm25" if name == "toy" else config.retriever)
         found = mine_groups(dataset, retriever, config.n_negatives, config.depth,
                             0 if name == "toy" else config.skip_top, config.positives_per_query, seed=config.seed,
-                            query_ids=train_ids, allow_test=name == "toy")
+                            query_ids=train_ids, allow_test=name == "toy", cross_query=config.cross_query_negatives)
         groups.extend(found)
         texts[name] = {d: doc.full_text for d, doc in dataset.corpus.items()}
-        tuning[name] = {"split": tune_split, "query_ids": tune_ids}
+        trained[name] = sorted({g.query_id for g in found})
     random.Random(config.seed).shuffle(groups)
     if not groups:
         raise ValueError(f"no training groups from {config.datasets}: do their train qrels judge retrievable docs?")
-    return groups, texts, tuning
+    # The tuning queries are recorded by the tuner when it reads them (train.tune.write_tuning), not here.
+    if config.supervision == "labels":
+        records = recipe_provenance(trained)
+    else:  # the corpus alone: no judgment read, so no test query is contaminated by training
+        records = [TrainingData(name, "corpus", "train", labels=False) for name in config.datasets]
+    return groups, texts, tuning, records
+
+
+def label_free_groups(dataset, retriever, config: TrainConfig) -> tuple[list[Group], dict[str, str]]:
+    """Groups from pseudo-queries of ``dataset``'s corpus (:mod:`rerank_lab.train.pseudo`), round-trip
+    filtered, with first-stage hard negatives."""
+    from .pseudo import llm_agrees, pseudo_groups, pseudo_queries, roundtrip
+
+    written = pseudo_queries(dataset, config.pseudo_queries, config.supervision, seed=config.seed)
+    kept, stats = roundtrip(dataset, written, retriever, config.roundtrip_k)
+    if config.llm_filter:
+        kept = llm_agrees(kept, dataset)
+    print(f"[pseudo-queries] {dataset.name}: {stats['written']} written ({config.supervision}), {stats['kept']} "
+          f"bring their source back in the top {config.roundtrip_k}, {len(kept)} kept", flush=True)
+    return pseudo_groups(dataset, kept, retriever, config.n_negatives, config.depth, config.skip_top, config.seed)
 
 
 def tuning_sets(tuning: dict, first_stage: str = "hybrid", depth: int = 100) -> dict:
@@ -160,29 +199,19 @@ def save_training_data(config: TrainConfig, path: str | os.PathLike, with_tuning
     installed (a lent GPU). Usage: ``--prepare data.json.gz`` then ``--data data.json.gz``."""
     import gzip
 
-    groups, texts, tuning = build_groups(config)
+    groups, texts, tuning, records = build_groups(config)
     used = {(g.dataset, d) for g in groups for d in [g.positive, *g.negatives]}
-    bundle = {"mining": {k: getattr(config, k) for k in ("datasets", "retriever", "n_negatives", "positives_per_query",
-                                                          "depth", "skip_top", "holdout_queries",
-                                                          "max_queries_per_dataset", "seed")},
+    bundle = {"mining": {k: getattr(config, k) for k in MINING_SETTINGS},
               "groups": [asdict(g) for g in groups],
               "texts": {name: {d: t for d, t in docs.items() if (name, d) in used} for name, docs in texts.items()},
               "tuning": tuning,
-              "provenance": [r.as_dict() for r in groups_provenance(groups, tuning)],
+              "provenance": [r.as_dict() for r in records],
               "tuning_sets": tuning_sets(tuning) if with_tuning_sets else {}}
     path = Path(path)
     with atomic_path(path, suffix=".gz") as tmp:
         with gzip.open(tmp, "wt", encoding="utf-8") as f:
             json.dump(bundle, f)
     return path
-
-
-def groups_provenance(groups: Sequence[Group], tuning: dict) -> list[TrainingData]:
-    """What training on ``groups`` and tuning on ``tuning`` reads (for ``provenance.json``)."""
-    trained: dict[str, set] = {}
-    for g in groups:
-        trained.setdefault(g.dataset, set()).add(g.query_id)
-    return recipe_provenance({name: sorted(ids) for name, ids in trained.items()}, tuning)
 
 
 def load_training_data(path: str | os.PathLike, config: TrainConfig | None = None):
@@ -235,7 +264,11 @@ def group_loss(logits, teacher_logits, config: TrainConfig):
     import torch
     import torch.nn.functional as F
 
-    if config.loss == "listwise":
+    if config.loss == "none":  # the teacher alone decides (a label-free distillation)
+        if teacher_logits is None or config.distill_weight <= 0:
+            raise ValueError("loss='none' trains on the teacher alone: give a teacher and distill_weight > 0")
+        loss = logits.new_zeros(())
+    elif config.loss == "listwise":
         target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits, target)
     elif config.loss == "bce":
@@ -243,7 +276,7 @@ def group_loss(logits, teacher_logits, config: TrainConfig):
         labels[:, 0] = 1.0
         loss = F.binary_cross_entropy_with_logits(logits, labels)
     else:
-        raise ValueError(f"unknown loss {config.loss!r}: use 'listwise' or 'bce'")
+        raise ValueError(f"unknown loss {config.loss!r}: use 'listwise', 'bce' or 'none'")
     if teacher_logits is not None and config.distill_weight > 0:
         loss = loss + config.distill_weight * F.kl_div(F.log_softmax(logits, dim=1), F.softmax(teacher_logits, dim=1),
                                                        reduction="batchmean")
@@ -268,7 +301,8 @@ def batch_loss(model, tokenizer, batch: Sequence[Group], texts: dict[str, dict],
     from ..components.encoder import resolve_bf16
 
     device = next(model.parameters()).device
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_bf16(config.bf16, device.type)):
+    bf16 = resolve_bf16(config.bf16, device.type, training=True)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = model(**enc.to(device)).logits.float().view(len(batch), -1)
     t = (torch.tensor(np.asarray(teacher_scores), dtype=torch.float32, device=device)
          if teacher is not None else None)
@@ -288,8 +322,7 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
     if data is not None:
         groups, texts, tuning, _, trained_on = load_training_data(data, config)
     else:
-        groups, texts, tuning = build_groups(config)
-        trained_on = groups_provenance(groups, tuning)
+        groups, texts, tuning, trained_on = build_groups(config)
     import torch as _torch
     device = _torch.device(pick_device(config.device))
     model, tokenizer = new_model(config.model, config.seed)
@@ -411,6 +444,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .tune import tune_lab_cross_encoder
 
         print(json.dumps(tune_lab_cross_encoder(config.output)["chosen"], indent=1))
+    from .card import probe_model, write_card
+
+    print(json.dumps({"memorisation_probe": probe_model(config.output)}))  # the training report's last line
+    print(f"model card: {write_card(config.output)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@ Negatives come from the first stage's ranks ``skip_top .. depth``: the very top 
 an unjudged pool hold many relevant-but-unjudged documents (false negatives), as noted by
 Qu et al., "RocketQA" (NAACL 2021). Judged documents are never negatives.
 
+``cross_query=k`` draws ``k`` of each group's negatives from the positives of *other* training
+queries (those this query's first stage retrieved first, the hardest): every positive document
+then also appears as a negative elsewhere, so a listwise loss cannot be lowered by learning which
+documents tend to be relevant (a document prior that the train/test document overlap of SciFact
+and NFCorpus would pass off as lift).
+
 Usage::
 
     groups = mine_groups(load_dataset("scifact", split="train"), BM25(), n_negatives=7)
@@ -33,10 +39,14 @@ class Group:
 
 def mine_groups(dataset: Dataset, retriever: FirstStage | None = None, n_negatives: int = 7,
                 depth: int = 50, skip_top: int = 3, positives_per_query: int = 1, seed: int = 0,
-                query_ids: Sequence[str] | None = None, allow_test: bool = False) -> list[Group]:
+                query_ids: Sequence[str] | None = None, allow_test: bool = False,
+                cross_query: int = 0) -> list[Group]:
     """One group per (query, positive): ``n_negatives`` sampled from first-stage ranks
-    ``skip_top+1 .. depth`` that are not judged for the query. Queries whose pool has no
+    ``skip_top+1 .. depth`` that are not judged for the query, ``cross_query`` of them replaced by
+    positives of other queries (never one judged for this query). Queries whose pool has no
     unjudged document are skipped."""
+    if not 0 <= cross_query <= n_negatives:
+        raise ValueError(f"cross_query must lie in 0..n_negatives ({n_negatives}), got {cross_query}")
     if dataset.split == "test" and not allow_test:
         raise ValueError(f"refusing to mine training groups from the test split of {dataset.name!r}; "
                          f"load split='train' (or 'dev')")
@@ -48,6 +58,8 @@ def mine_groups(dataset: Dataset, retriever: FirstStage | None = None, n_negativ
     queries = {q: dataset.queries[q] for q in qids}
     run = retriever.retrieve(queries, dataset.corpus, depth)
     rng = random.Random(seed)
+    all_positives = sorted({d for q in qids for d, r in dataset.qrels.get(q, {}).items()
+                            if r >= 1 and d in dataset.corpus})
     groups: list[Group] = []
     for qid in qids:
         judged = dataset.qrels.get(qid, {})
@@ -58,12 +70,25 @@ def mine_groups(dataset: Dataset, retriever: FirstStage | None = None, n_negativ
         if not positives or not pool:
             continue
         for pos in rng.sample(positives, min(positives_per_query, len(positives))):
-            negs = rng.sample(pool, min(n_negatives, len(pool)))
+            others = _other_positives(ranking, all_positives, judged, cross_query, rng)
+            negs = others + rng.sample(pool, min(n_negatives - len(others), len(pool)))
             while len(negs) < n_negatives:  # short pools: repeat rather than change group size
                 negs.append(rng.choice(pool))
             groups.append(Group(dataset.name, qid, queries[qid].text, pos, negs,
                                 {d: ranks[d] for d in [pos, *negs] if d in ranks}))
     return groups
+
+
+def _other_positives(ranking: Sequence[str], positives: Sequence[str], judged: dict, k: int,
+                     rng: random.Random) -> list[str]:
+    """``k`` positives of other queries, not judged for this one: those the first stage ranked
+    for this query first (the hardest), then random ones."""
+    if k == 0:
+        return []
+    is_positive = set(positives)
+    hard = [d for d in ranking if d in is_positive and d not in judged][:k]
+    rest = [d for d in positives if d not in judged and d not in hard]
+    return hard + rng.sample(rest, min(k - len(hard), len(rest)))
 
 
 def negatives_retriever(name: str) -> FirstStage:

@@ -294,7 +294,7 @@ def test_training_data_bundle_trains_like_mining_and_names_a_mismatch(tmp_path, 
                          bf16=False, device="cpu")
     bundle = save_training_data(config, tmp_path / "data.json.gz")
     groups, texts, tuning, _, trained_on = load_training_data(bundle, config)
-    mined, mined_texts, mined_tuning = build_groups(config)
+    mined, mined_texts, mined_tuning, _ = build_groups(config)
     assert [asdict(g) for g in groups] == [asdict(g) for g in mined] and tuning == mined_tuning
     assert all(texts[g.dataset][d] == mined_texts[g.dataset][d] for g in groups for d in [g.positive, *g.negatives])
     with pytest.raises(ValueError, match="n_negatives.*--prepare"):

@@ -83,7 +83,7 @@ def train_student(examples: Sequence[ScoredGroup], start: str = MINILM, output: 
         raise ValueError("no scored groups to learn from: judge some queries first")
     rng = random.Random(config.seed)
     device = torch.device(pick_device(config.device))
-    bf16 = resolve_bf16(config.bf16, str(device))
+    bf16 = resolve_bf16(config.bf16, str(device), training=True)
     model, tokenizer = new_model(start, config.seed)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)

@@ -1,0 +1,269 @@
+"""Which training recipe learns relevance rather than documents: the study behind the lab default.
+
+Each recipe is a setting of the one training command (:mod:`rerank_lab.train.cross_encoder`).
+It trains two models at the same budget, one per source dataset, and each model is measured where
+memory cannot pass for relevance:
+
+* **SciFact clean**: the SciFact-trained model on the SciFact test queries none of whose relevant
+  documents it saw as a training positive (every test query, for a label-free recipe);
+* **SciFact → NFCorpus** and **NFCorpus → SciFact**: each model on the other dataset's test split
+  (leave one dataset out: every query is clean);
+* the **memorisation probe** (:mod:`rerank_lab.analysis.memorisation`) on its source corpus.
+
+Every model reranks hybrid's top :data:`DEPTH` mixed with hybrid at the ``alpha`` chosen on
+**clean validation** only: SciFact train queries that training never read and none of whose
+relevant documents were its training positives (never test, clean or not). Each model's record is
+written as it finishes (``<folder>/<recipe>-<source>.json``), so the study resumes; the weights
+stay in the cache folder (``$RERANK_LAB_CACHE/transfer``), out of the repository.
+
+Usage::
+
+    python -m rerank_lab.train.transfer --recipes labels cross-query title --steps 200
+    python -m rerank_lab.train.transfer --report          # the table from the records written so far
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..analysis.evaluate import holm
+from ..analysis.manifest import machine
+from ..components.stores import cache_dir
+from ..core.files import atomic_write_text
+from .cross_encoder import TrainConfig
+
+#: the recipes compared, as settings of the training command (on top of :data:`BUDGET`)
+RECIPES: dict[str, dict] = {
+    # judged positives, hybrid hard negatives, listwise loss + the ensemble teacher with a label bonus
+    "labels": {},
+    # the same, with 3 of the 7 negatives drawn from other queries' positives (no document prior to learn)
+    "cross-query": {"cross_query_negatives": 3},
+    # no judgment read: document titles as queries, bodies as positives, round-trip filtered
+    "title": {"supervision": "title", "label_bonus": 0.0},
+    # no judgment read: inverse cloze (a sentence as the query, the rest as the positive)
+    "ict": {"supervision": "ict", "label_bonus": 0.0},
+    # no judgment read: the offline LLM writes the queries, round-trip filtered
+    "llm": {"supervision": "llm", "label_bonus": 0.0, "pseudo_queries": 400},
+    # no label and no positive: the student learns the zero-shot teachers' ranking of title groups
+    "teacher-only": {"supervision": "title", "loss": "none", "label_bonus": 0.0},
+}
+SOURCES = ("scifact", "nfcorpus")
+#: the CPU budget every recipe trains at: 4 groups of 8 pairs per step at 128 tokens
+BUDGET = {"max_length": 128, "groups_per_step": 4, "max_minutes": None, "checkpoint_every": 25}
+DEPTH = 20
+ALPHAS = tuple(round(a, 2) for a in np.arange(0.0, 1.0001, 0.1))
+DEFAULT_FOLDER = Path("docs/records/transfer")
+
+
+@dataclass
+class ModelRecord:
+    """One recipe trained on one source: what it cost, how it mixes, what it did."""
+
+    recipe: str
+    source: str
+    settings: dict
+    training: dict = field(default_factory=dict)
+    alpha: float | None = None
+    validation: dict = field(default_factory=dict)
+    probe: dict = field(default_factory=dict)
+    tests: dict = field(default_factory=dict)
+
+    def path(self, folder: Path) -> Path:
+        return folder / f"{self.recipe}-{self.source}.json"
+
+
+def clean_validation(records, dataset: str = "scifact", holdout: int = 100, seed: int = 0):
+    """SciFact's held-out train queries (never trained on) that are clean for a model with
+    training ``records``: the only queries a choice may be made on."""
+    from ..analysis.contamination import contamination
+    from ..data import load_dataset
+    from .negatives import split_queries
+
+    _, held, split = split_queries(dataset, holdout, seed)
+    data = load_dataset(dataset, split=split).restrict(held)
+    trained = [r for r in records if r.role == "train"]
+    return data.restrict(contamination(data, trained).clean)
+
+
+def mixed(folder: str | Path, alpha: float, max_length: int, label: str):
+    """The model as the study uses it: reranking hybrid's top :data:`DEPTH`, mixed at ``alpha``."""
+    from ..core.interpolate import Interpolate
+    from ..rerankers.cross_encoder import cross_encoder
+
+    scorer = cross_encoder(str(folder), mode="fast", max_length=max_length, name=label)
+    return Interpolate(scorer, alpha=alpha, rerank_depth=DEPTH, label=label)
+
+
+def choose_alpha(folder: Path, records, max_length: int) -> tuple[float, dict]:
+    """The alpha with the best mean nDCG@10 on clean validation (ties: nearer 0.5)."""
+    from ..first_stage import hybrid
+    from ..rerankers.cross_encoder import cross_encoder
+    from .tune import TuningSet, tune
+
+    val = clean_validation(records)
+    sets = [TuningSet("scifact", "train", val, (hybrid() % 100)(val))]
+    record = tune(lambda _: cross_encoder(str(folder), mode="fast", max_length=max_length, name="candidate"),
+                  [{}], sets, depths=(DEPTH,), alphas=ALPHAS, tolerance=0.0, progress=False)
+    curve = record["alpha_curves_of_chosen"]["scifact/train"]
+    return float(record["chosen"]["alpha"]), {"queries": len(val.queries), "first_stage": curve["0.0"],
+                                              "chosen": curve[str(record["chosen"]["alpha"])], "curve": curve,
+                                              "query_ids": sorted(val.queries)}
+
+
+def test_rows(folder: Path, alpha: float, max_length: int, label: str) -> dict:
+    """The model against hybrid on both test splits, with the contamination split where it applies."""
+    from ..analysis.experiment import Experiment
+    from ..data import load_dataset
+    from ..first_stage import hybrid
+
+    out = {}
+    for name in SOURCES:
+        dataset = load_dataset(name, split="test")
+        first = hybrid() % 100
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exp = Experiment(dataset, {"hybrid": first, label: first >> mixed(folder, alpha, max_length, label)},
+                             metrics=("ndcg@10",), baseline="hybrid", progress=False).run()
+        rows = {r["name"]: r for r in exp.table()}
+        row = rows[label]
+        out[name] = {"queries": row["queries"], "hybrid": rows["hybrid"]["ndcg@10"], "ndcg@10": row["ndcg@10"],
+                     "delta": row["delta_ndcg@10"], "ci95": row["ci95"], "p": row["p_raw"],
+                     "model_seconds_per_query": round(row["model_seconds"] / max(row["queries"], 1), 3),
+                     **{k: row[k] for k in row if k.startswith(("clean_", "contaminated_"))}}
+    return out
+
+
+def run_model(recipe: str, source: str, steps: int, folder: Path, device: str = "auto") -> ModelRecord:
+    """Train (or reuse) one recipe on one source, choose its alpha, test it, probe it; write its record."""
+    from ..analysis.memorisation import memorisation_probe
+    from ..components.provenance import add_provenance, read_provenance, training_data
+    from ..core.provenance import TrainingData
+    from .cross_encoder import train_cross_encoder
+
+    config = TrainConfig(output=str(cache_dir("transfer") / f"{recipe}-{source}"), datasets=(source,),
+                         max_steps=steps, device=device, **{**BUDGET, **RECIPES[recipe]})
+    record = ModelRecord(recipe, source, {**BUDGET, **RECIPES[recipe], "max_steps": steps})
+    if record.path(folder).exists():
+        done = ModelRecord(**json.loads(record.path(folder).read_text()))
+        if done.settings == record.settings and done.tests:
+            return done
+    model = Path(config.output)
+    trained = model / "training.json"
+    if not (trained.exists() and json.loads(trained.read_text())["config"] == json.loads(json.dumps(asdict(config)))):
+        t0 = time.perf_counter()
+        result = train_cross_encoder(config, progress=True)
+        record.training = {"minutes": round((time.perf_counter() - t0) / 60, 1), "steps": result.steps,
+                           "pairs": result.pairs, "final_loss": round(float(np.mean(result.curve[-25:])), 4)}
+    else:
+        meta = json.loads(trained.read_text())
+        record.training = {"minutes": meta["minutes"], "steps": meta["steps"], "pairs": meta["pairs"],
+                           "final_loss": round(float(np.mean(meta["curve"][-25:])), 4)}
+    record.training.update(device=json.loads(trained.read_text())["device"], cpu=machine()["cpu"],
+                           cores=machine()["cores"])
+    records = read_provenance(model)
+    record.alpha, record.validation = choose_alpha(model, records, config.max_length)
+    # the choice read these validation judgments: the model's provenance says so, as the tuner's does
+    add_provenance(model, [training_data("scifact", "train", "tune", record.validation["query_ids"])])
+    scorer = mixed(model, 1.0, config.max_length, "probe").scorer
+    labelled = any(r.labels and r.role == "train" for r in records)
+    probe_for = None if labelled else [TrainingData(source, "train")]  # label-free: the split's positives
+    record.probe = memorisation_probe(scorer, source, training=probe_for).as_dict()
+    record.tests = test_rows(model, record.alpha, config.max_length, f"{recipe}-{source}")
+    atomic_write_text(record.path(folder), json.dumps(asdict(record), indent=1) + "\n")
+    return record
+
+
+def summary(records: Sequence[ModelRecord]) -> str:
+    """The study's table: one row per recipe; p-values Holm-corrected across the recipes within each column."""
+    by = {(r.recipe, r.source): r for r in records}
+    recipes = [name for name in RECIPES if any(key[0] == name for key in by)]
+    cells: dict[str, dict[str, dict]] = {}
+    for name in recipes:
+        s, n = by.get((name, "scifact")), by.get((name, "nfcorpus"))
+        cells[name] = {
+            "SciFact clean": _cell(s.tests["scifact"], "clean") if s else None,
+            "SciFact → NFCorpus": _cell(n_test(s, "nfcorpus")) if s else None,
+            "NFCorpus → SciFact": _cell(n_test(n, "scifact")) if n else None,
+        }
+    columns = ["SciFact clean", "SciFact → NFCorpus", "NFCorpus → SciFact"]
+    for column in columns:
+        named = [r for r in recipes if cells[r][column] and cells[r][column]["p"] is not None]
+        for r, adjusted in zip(named, holm([cells[r][column]["p"] for r in named]) if named else []):
+            cells[r][column]["p_holm"] = adjusted
+    lines = ["| recipe | " + " | ".join(f"{c}: nDCG@10 (Δ vs hybrid, 95% CI, Holm p)" for c in columns)
+             + " | probe AUC (source) | alpha | train min (S / N) | hardware |",
+             "|---|" + "---|" * (len(columns) + 4)]
+    for name in recipes:
+        s, n = by.get((name, "scifact")), by.get((name, "nfcorpus"))
+        probe = " / ".join(f"{r.probe['auc']:.3f}" for r in (s, n) if r and r.probe)
+        alpha = " / ".join(f"{r.alpha:g}" for r in (s, n) if r and r.alpha is not None)
+        minutes = " / ".join(f"{r.training.get('minutes', '?')}" for r in (s, n) if r)
+        hardware = (s or n).training.get("device", "?")
+        hardware = (s or n).training.get("cpu", "?") + f" ({(s or n).training.get('cores', '?')} cores)" \
+            if hardware == "cpu" else hardware
+        lines.append(f"| {name} | " + " | ".join(_show(cells[name][c]) for c in columns)
+                     + f" | {probe} | {alpha} | {minutes} | {hardware} |")
+    return "\n".join(lines)
+
+
+def n_test(record: ModelRecord | None, name: str) -> dict | None:
+    return record.tests.get(name) if record else None
+
+
+def _cell(test: dict | None, part: str | None = None) -> dict | None:
+    if not test:
+        return None
+    if part is None:
+        return {"n": test["queries"], "value": test["ndcg@10"], "delta": test["delta"], "ci": test["ci95"],
+                "p": test["p"]}
+    if f"{part}_queries" not in test:  # no training judgment on this dataset: every query is clean
+        return _cell(test)
+    return {"n": test[f"{part}_queries"], "value": test.get(f"{part}_ndcg@10"),
+            "delta": test.get(f"{part}_delta_vs_input"), "ci": test.get(f"{part}_ci95"),
+            "p": test.get(f"{part}_p_raw")}
+
+
+def _show(cell: dict | None) -> str:
+    if not cell or cell["value"] is None:
+        return "n/a"
+    ci = f", [{cell['ci'][0]:+.3f}, {cell['ci'][1]:+.3f}]" if cell.get("ci") else ""
+    p = cell.get("p_holm", cell.get("p"))
+    return f"{cell['value']:.4f} ({cell['delta']:+.4f}{ci}, p={p:.2g}; n={cell['n']})" if p is not None else \
+        f"{cell['value']:.4f} ({cell['delta']:+.4f}; n={cell['n']})"
+
+
+def load_records(folder: Path) -> list[ModelRecord]:
+    return [ModelRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*-*.json"))]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train and measure each recipe where memory cannot pass for relevance.")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=list(SOURCES))
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--folder", default=str(DEFAULT_FOLDER))
+    parser.add_argument("--report", action="store_true", help="only write the table of the records so far")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if not args.report:
+        for recipe in args.recipes:
+            for source in args.sources:
+                print(f"[transfer] {recipe} on {source}", flush=True)
+                run_model(recipe, source, args.steps, folder, args.device)
+    table = summary(load_records(folder))
+    atomic_write_text(folder.parent / "transfer_study.md", "# Which recipe learns relevance?\n\n"
+                      "Written by `python -m rerank_lab.train.transfer`; see its docstring for the protocol.\n\n"
+                      + table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
