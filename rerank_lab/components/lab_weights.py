@@ -23,6 +23,7 @@ from ..core.interpolate import Interpolate
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 LAB_CE_DIR = WEIGHTS / "lab-ce"
 LAB_COLBERT_DIR = WEIGHTS / "colbert-minilm"
+LAB_FUSION_DIR = WEIGHTS / "fusion"          # no weights: the tuned fusion weights and what they read
 TRAIN_CE_COMMAND = "python -m rerank_lab.train.cross_encoder"
 TRAIN_COLBERT_COMMAND = "python -m rerank_lab.train.colbert"
 TUNING_FILE = "tuning.json"

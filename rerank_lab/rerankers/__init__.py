@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "ce": "rerank_lab.rerankers.cross_encoder:lab_cross_encoder",
     "colbert": "rerank_lab.rerankers.colbert:colbert",
     "maxsim": "rerank_lab.rerankers.maxsim:zero_shot",
+    "fusion": "rerank_lab.rerankers.fusion:zero_shot_fusion",
     "listwise": "rerank_lab.rerankers.listwise:listwise",
     "rankgpt": "rerank_lab.rerankers.listwise:rankgpt",
     "first": "rerank_lab.rerankers.first:first",

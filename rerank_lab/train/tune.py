@@ -13,6 +13,7 @@ Usage::
 
     python -m rerank_lab.train.tune ce              # re-tune the lab cross-encoder's settings
     python -m rerank_lab.train.tune colbert
+    python -m rerank_lab.train.tune fusion          # zero-shot score fusion's weights and depth
     tune(make, [{"passages": None}, {"passages": "maxp"}], tuning_sets(info), depths=(10, 20, 50))
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..analysis.evaluate import evaluate
-from ..components.lab_weights import LAB_CE_DIR, LAB_COLBERT_DIR, TUNING_FILE
+from ..components.lab_weights import LAB_CE_DIR, LAB_COLBERT_DIR, LAB_FUSION_DIR, TUNING_FILE
 from ..components.provenance import add_provenance, training_data
 from ..core.files import atomic_write_text
 from ..core.interpolate import interpolate_runs
@@ -200,9 +201,49 @@ def tune_lab_colbert(folder: str | os.PathLike = LAB_COLBERT_DIR, depths: Sequen
     return record
 
 
+FUSION_GRID = tuple((1.0, bm25, dense) for bm25 in (0.0, 0.25, 0.5, 0.75, 1.0) for dense in (0.0, 0.25, 0.5, 0.75, 1.0))
+
+
+def tune_fusion(sets: Sequence[TuningSet], depths: Sequence[int] = (20, 100),
+                grid: Sequence[tuple[float, ...]] = FUSION_GRID) -> dict:
+    """Score fusion's weights and depth: the best mean nDCG@10 over the tuning splits (every setting
+    costs the same: two first-stage lookups), the record in the shape :func:`choose` writes."""
+    from ..rerankers.fusion import zero_shot_fusion
+
+    rows = []
+    for depth in depths:
+        fuse = zero_shot_fusion(weights=grid[0], rerank_depth=depth)
+        for tset in sets:
+            signals = fuse.signals(tset.dataset.queries, tset.dataset.corpus, tset.candidates)
+            for weights in grid:
+                run = fuse.combine(tset.candidates, signals, weights)
+                rows.append({"settings": {"weights": list(weights)}, "rerank_depth": depth, "alpha": 1.0,
+                             "set": f"{tset.name}/{tset.split}", "per_query": _ndcg(run, tset.dataset),
+                             "model_seconds_per_query": 0.0})
+    return choose(rows, 0.0, [f"{s.name}/{s.split}" for s in sets])
+
+
+def tune_lab_fusion(folder: str | os.PathLike = LAB_FUSION_DIR, datasets: Sequence[str] = ("scifact", "nfcorpus"),
+                    write: bool = True) -> dict:
+    """Tune the ``"fusion"`` reranker on the lab's tuning splits (SciFact's held-out train queries,
+    NFCorpus dev); it reads no other judgment."""
+    from .negatives import split_queries
+
+    tuning = {}
+    for name in datasets:
+        _, ids, split = split_queries(name, 100, 0)
+        tuning[name] = {"split": split, "query_ids": ids}
+    sets = tuning_sets(tuning)
+    record = tune_fusion(sets)
+    if write:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        write_tuning(folder, record, {"family": "fusion", "first_stage": "hybrid", "candidates": 100}, sets)
+    return record
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Re-tune how a lab reranker is used (train/dev splits only).")
-    parser.add_argument("family", choices=["ce", "colbert"])
+    parser.add_argument("family", choices=["ce", "colbert", "fusion"])
     parser.add_argument("--depths", type=int, nargs="+", default=None)
     parser.add_argument("--max-queries", type=int, default=None, help="tuning queries per split (default: all)")
     parser.add_argument("--dry-run", action="store_true", help="print the record, do not write tuning.json")
@@ -210,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     kwargs = {"max_queries": args.max_queries, "write": not args.dry_run}
     if args.depths:
         kwargs["depths"] = tuple(args.depths)
-    record = tune_lab_cross_encoder(**kwargs) if args.family == "ce" else tune_lab_colbert(**kwargs)
+    if args.family == "fusion":
+        record = tune_lab_fusion(write=not args.dry_run)
+    else:
+        record = tune_lab_cross_encoder(**kwargs) if args.family == "ce" else tune_lab_colbert(**kwargs)
     print(json.dumps({k: record[k] for k in ("chosen", "rule", "best", "chosen_row")}, indent=1))
 
 

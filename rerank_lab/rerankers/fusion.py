@@ -1,0 +1,40 @@
+"""Zero-shot score fusion as a reranker: BM25's and the dense model's own scores mixed into the
+hybrid's candidates with weights tuned on train/dev queries. No model learns anything, so no
+document can be memorised; the only judgments read are the tuning queries' (``provenance.json``).
+
+Reciprocal rank fusion throws the scores away; a tuned convex combination of normalised scores
+keeps them (Bruch, Gai & Ingber, "An Analysis of Fusion Functions for Hybrid Retrieval", TOIS
+2023). :class:`~rerank_lab.core.interpolate.Fuse` does the mixing; this file holds the factory.
+
+Usage::
+
+    run = (hybrid() % 100 >> load_reranker("fusion"))(dataset)
+    python -m rerank_lab.train.tune fusion          # re-tune the weights (train/dev splits only)
+"""
+from __future__ import annotations
+
+from ..components.lab_weights import LAB_FUSION_DIR, read_tuning
+from ..components.provenance import read_provenance
+from ..core.interpolate import Fuse
+from ..first_stage import BM25, Dense
+
+#: weights before any tuning: the hybrid's own score, then BM25's and the dense model's
+UNTUNED = (1.0, 0.5, 0.5)
+
+
+def fusion_inputs() -> tuple:
+    return (BM25(), Dense())
+
+
+def zero_shot_fusion(weights: tuple[float, ...] | None = None, rerank_depth: int | None = None,
+                     name: str = "fusion") -> Fuse:
+    """Registry factory ``"fusion"``: the tuned weights and depth of ``weights/fusion/tuning.json``
+    (arguments override them)."""
+    tuning = read_tuning(LAB_FUSION_DIR)
+    chosen = tuple(tuning.scorer_settings.get("weights", UNTUNED)) if weights is None else tuple(weights)
+    depth = (tuning.rerank_depth or 20) if rerank_depth is None else rerank_depth
+    return Fuse(fusion_inputs(), chosen, rerank_depth=depth, label=name,
+                trained_on=read_provenance(LAB_FUSION_DIR) if weights is None else ())
+
+
+__all__ = ["UNTUNED", "fusion_inputs", "zero_shot_fusion"]
