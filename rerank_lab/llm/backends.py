@@ -38,11 +38,16 @@ def load_backend(model: str = DEFAULT_GGUF, backend: str | None = None, device: 
     backend = backend.replace("-", "").replace("_", "")
     if backend not in ("transformers", "llamacpp", "openai"):
         raise ValueError(f"unknown backend {backend!r}; use 'transformers', 'llamacpp' or 'openai'")
-    if backend != "openai":
+    if backend == "transformers":
         require_offline_llm(model, backend)
         from ..components.models import pick_device
 
         kwargs["device"] = pick_device(device)
+    elif backend == "llamacpp":
+        require_offline_llm(model, backend)
+        from .llamacpp import gpu_offload
+
+        kwargs["device"] = "cuda" if gpu_offload(device) else "cpu"  # auto: the CPU with a CPU-only build
     key = (model, backend, tuple(sorted(kwargs.items())))
     if key not in _LOADED:
         make = {"transformers": TransformersBackend, "openai": OpenAIBackend, "llamacpp": LlamaCppBackend}[backend]

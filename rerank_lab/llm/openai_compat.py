@@ -99,14 +99,25 @@ class OpenAIBackend(LLMBackend):
         if self._text is None and self.tokenizer_name is not None:
             if self.tokenizer_name == "auto":
                 if self.model in PACKAGED_GGUF or self.model.endswith(".gguf") and os.path.isfile(self.model):
-                    from .llamacpp import GGUFVocabulary
-
-                    self._text = GGUFVocabulary(self.model)
+                    self._text = self._gguf_vocabulary()
             else:
                 self._text = _HFText(self.tokenizer_name)
             if self._text is None:
                 self.tokenizer_name = None  # nothing known: chat mode, decided once
         return self._text
+
+    def _gguf_vocabulary(self):
+        """The GGUF's own template and tokenizer, or None (chat mode, said once) where this machine
+        cannot read it (no llama-cpp-python, or the packaged weights not installed)."""
+        from .llamacpp import GGUFVocabulary
+
+        try:
+            return GGUFVocabulary(self.model)
+        except ImportError as exc:
+            warnings.warn(f"cannot read {self.model}'s chat template and tokenizer here ({exc}); asking "
+                          f"{self.base_url} through its chat endpoint instead (FIRST then needs tokenizer=, and "
+                          f"scores may differ from the in-process backends')", stacklevel=4)
+            return None
 
     def _known(self):
         if self.text is None:

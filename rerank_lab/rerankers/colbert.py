@@ -4,8 +4,8 @@
 [Q]/[D] markers, [MASK] query augmentation where the checkpoint learnt it, punctuation
 skiplist), from a checkpoint id (``colbert-ir/colbertv2.0``) or a local folder (hub layout); no
 index, no C++ build. ``device="auto"``: CUDA when there is a GPU (bf16 weights), else the CPU, where
-documents encode through OpenVINO. The registry name ``"colbert"`` is the lab-trained checkpoint mixed with its first
-stage as tuned (``python -m rerank_lab.train.colbert`` builds it).
+documents encode through OpenVINO. The registry name ``"colbert"`` is the lab-trained checkpoint
+mixed with its first stage as tuned (``python -m rerank_lab.train.colbert`` builds it).
 
 Usage::
 
