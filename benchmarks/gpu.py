@@ -89,7 +89,7 @@ def cross_encoder_figures(dataset, device: str, pairs_wanted: int) -> dict:
         return out
 
     def peer(dtype):
-        model = CrossEncoder(str(LAB_CE_DIR), max_length=256, device=device, model_kwargs={"torch_dtype": dtype})
+        model = CrossEncoder(str(LAB_CE_DIR), max_length=256, device=device, model_kwargs={"dtype": dtype})
         return lambda chunk: model.predict(chunk, batch_size=32, activation_fn=torch.nn.Identity(),
                                            show_progress_bar=False)
 

@@ -105,6 +105,17 @@ def test_cli_device_auto_equals_cpu_and_cuda_without_a_gpu_is_one_line(capsys, m
     assert len(err) == 1 and err[0].startswith("rerank-lab: error: device 'cuda' is not available here")
 
 
+@pytest.mark.parametrize("module", ["rerank_lab.train.cross_encoder", "rerank_lab.train.colbert",
+                                    "rerank_lab.train.zelo.__main__"])
+def test_training_commands_refuse_a_missing_device_in_one_line_before_any_work(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(module).main(["--device", "cuda:99"])  # no machine here has a hundredth GPU
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and "device 'cuda:99' is not available here" in err[0]
+
+
 def test_the_manifest_and_the_cost_table_record_the_device(toy, tmp_path):
     from rerank_lab import Experiment
 
