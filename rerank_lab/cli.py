@@ -8,6 +8,7 @@ Usage::
     rerank-lab lift scifact --out results/                           # lift.png + results.md + runs
     rerank-lab lift scifact --ray                                    # the same on a local Ray cluster (or --ray ADDRESS)
     rerank-lab evaluate scifact 'hybrid>>mine' --trained-on msmarco:train   # state what a hub model learned from
+    rerank-lab evaluate scifact 'hybrid>>ce' --device cuda           # models on the GPU (auto: it when there is one)
 
 Every reranking pipeline is tested against its own input; one holding a model with training
 judgments (recorded beside lab weights, or stated with ``--trained-on``) also gets its test
@@ -37,29 +38,29 @@ LIFT_RERANKERS = ("ce",)
 ALL_LIFT_RERANKERS = ("maxsim", "colbert", "ce")
 
 
-def lift_pipelines(first_stage: str = "hybrid", rerankers=LIFT_RERANKERS) -> dict:
+def lift_pipelines(first_stage: str = "hybrid", rerankers=LIFT_RERANKERS, device: str | None = None) -> dict:
     """The lift chart's pipelines by spec: BM25, dense, hybrid, then ``first_stage>>name`` for each
     reranker that loads here (lab-trained weights present; each built once). LLM rerankers are
     left out: too slow for full test sets on a CPU. When zero-shot MaxSim is among them, the
     hybrid's dense encoder keeps its token states for it (one forward pass over the corpus serves
-    both; no result changes)."""
+    both; no result changes). ``device``: where every model runs (None: each stage's ``"auto"``)."""
     from .core.stage import as_stage
     from .first_stage import BM25, RRF, Dense
-    from .rerankers import load_reranker
-    from .specs import parse_pipeline
+    from .rerankers import reranker_factory
+    from .specs import build, parse_pipeline
 
     shared: dict = {}
     if "maxsim" in rerankers:  # whichever of dense and hybrid encodes the corpus first keeps the tokens
-        shared["dense"] = Dense(keep_token_states=True)
+        shared["dense"] = Dense(keep_token_states=True, device=device or "auto")
         shared["hybrid"] = RRF((BM25(), shared["dense"]))
     specs = ["bm25", "dense", "hybrid"]
     for name in rerankers:
         try:
-            shared[name] = as_stage(load_reranker(name))
+            shared[name] = as_stage(build(reranker_factory(name), device))
         except (OSError, ImportError):  # weights not trained here, or the family's extra not installed
             continue
         specs.append(f"{first_stage}>>{name}")
-    return {spec: parse_pipeline(spec, shared) for spec in specs}
+    return {spec: parse_pipeline(spec, shared, device) for spec in specs}
 
 
 def positive_int(text: str) -> int:
@@ -89,26 +90,40 @@ def _executor(args):
     return executor(None if args.ray == "local" else args.ray)
 
 
-def _plan(dataset, pipelines: dict) -> None:
+def _device(args) -> str:
+    """``--device`` checked before anything loads: a device that is not here is one clear error."""
+    from .components.models import pick_device
+
+    pick_device(args.device)
+    return args.device
+
+
+def _plan(dataset, pipelines: dict, device: str = "auto") -> None:
     """Say what a run will cost before it starts."""
     from .analysis.manifest import machine
     from .analysis.prefix import planned_items
+    from .components.models import device_name
 
     items = planned_items(pipelines, len(dataset.queries))
     print(f"plan: {dataset.name}/{dataset.split}, {len(dataset.queries)} queries over {len(dataset.corpus)} documents; "
           f"{len(pipelines)} pipeline(s): {', '.join(pipelines)}; up to {items:,} (query, document) items to rerank "
-          f"(cached ones cost a lookup); on {machine()['cpu']}", file=sys.stderr, flush=True)
+          f"(cached ones cost a lookup); on {machine()['cpu']}, models on {device_name(device)}",
+          file=sys.stderr, flush=True)
 
 
 def cmd_evaluate(args) -> int:
     from .analysis.experiment import Experiment
     from .analysis.manifest import machine
+    from .components.models import device_name
+    from .specs import parse_pipeline
 
+    device = _device(args)
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     metrics = list(dict.fromkeys(["ndcg@10", "recall@100", "judged@10", *args.metrics]))
-    exp = Experiment(dataset, {args.pipeline: args.pipeline}, metrics, executor=_executor(args),
-                     empty_rankings=args.empty_rankings, condensed=args.judged_only, trained_on=args.trained_on)
-    _plan(dataset, exp.stages)
+    exp = Experiment(dataset, {args.pipeline: parse_pipeline(args.pipeline, device=device)}, metrics,
+                     executor=_executor(args), empty_rankings=args.empty_rankings, condensed=args.judged_only,
+                     trained_on=args.trained_on)
+    _plan(dataset, exp.stages, device)
     start = time.perf_counter()
     exp.run()
     seconds = time.perf_counter() - start
@@ -122,7 +137,7 @@ def cmd_evaluate(args) -> int:
               **{k: v for k, v in row.items() if k.startswith(("vs_input_", "clean_", "contaminated_"))
                  or k in ("hurt", "trained_on", "memory", "contamination_note")},
               "seconds": round(seconds, 2), "model_seconds": round(run.total_seconds("model"), 2),
-              "cpu": machine()["cpu"], "stages": [c.as_dict() for c in run.costs]}
+              "cpu": machine()["cpu"], "device": device_name(device), "stages": [c.as_dict() for c in run.costs]}
     if args.json:
         print(json.dumps(record))
         return 0
@@ -142,12 +157,15 @@ def cmd_sweep(args) -> int:
     from .analysis.manifest import machine, safe_name
     from .analysis.plots import sweep_plot
     from .analysis.sweep import sweep
+    from .specs import parse_pipeline
 
+    device = _device(args)
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     print(f"plan: sweep {args.pipeline} at depths {', '.join(map(str, args.depths))} on {dataset.name}/{dataset.split} "
           f"({len(dataset.queries)} queries; each document scored once, deeper cuts reuse the scores); "
           f"on {machine()['cpu']}", file=sys.stderr, flush=True)
-    result = sweep(dataset, args.pipeline, args.depths, args.metric, trained_on=args.trained_on)
+    result = sweep(dataset, parse_pipeline(args.pipeline, device=device), args.depths, args.metric,
+                   trained_on=args.trained_on)
     out = Path(args.out)
     plot = out / f"sweep-{dataset.name}-{safe_name(args.pipeline)}.png"
     sweep_plot(result, path=plot)
@@ -173,10 +191,14 @@ def cmd_lift(args) -> int:
     from .analysis.plots import lift_charts
     from .core.files import atomic_write_text
 
+    from .specs import parse_pipeline
+
     if args.pipelines and args.rerankers:
         raise SystemExit("rerank-lab lift: give --pipelines or --rerankers, not both")
-    pipelines = {p: p for p in args.pipelines} if args.pipelines else \
-        lift_pipelines(rerankers=args.rerankers or LIFT_RERANKERS)
+    device = _device(args)
+    shared: dict = {}
+    pipelines = {p: parse_pipeline(p, shared, device) for p in args.pipelines} if args.pipelines else \
+        lift_pipelines(rerankers=args.rerankers or LIFT_RERANKERS, device=device)
     out = Path(args.out)
     experiments, sections = {}, []
     executor = _executor(args)
@@ -184,7 +206,7 @@ def cmd_lift(args) -> int:
         dataset = _dataset(name, args.split, args.max_queries, args.seed)
         exp = Experiment(dataset, pipelines, baseline="hybrid" if "hybrid" in pipelines else list(pipelines)[0],
                          executor=executor, trained_on=args.trained_on)
-        _plan(dataset, exp.stages)
+        _plan(dataset, exp.stages, device)
         exp.run()  # its alarms are warnings, shown once by main()
         exp.save(out / name)
         experiments[name] = exp
@@ -214,6 +236,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--max-queries", type=positive_int, default=None, help="evaluate a random sample of N queries")
     parser.add_argument("--seed", type=int, default=0, help="seed of the query sample")
+    parser.add_argument("--device", default="auto", help="where models run: auto (the GPU when there is one, else "
+                        "the CPU through OpenVINO), cpu, cuda, cuda:N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _show
         try:
             return args.func(args)
-        except (DataError, ValueError, KeyError, FileNotFoundError, ImportError) as exc:
+        except (DataError, ValueError, KeyError, FileNotFoundError, ImportError, ConnectionError) as exc:
             print(f"rerank-lab: error: {exc}", file=sys.stderr)
             return 2
 

@@ -5,16 +5,18 @@ followed by a reranker without ``%k`` is cut to :data:`DEFAULT_CANDIDATES`.
 
 Usage::
 
-    pipeline = parse_pipeline("hybrid>>ce")     # == hybrid() % 100 >> load_reranker("ce")
+    pipeline = parse_pipeline("hybrid>>ce")                 # == hybrid() % 100 >> load_reranker("ce")
+    pipeline = parse_pipeline("hybrid>>ce", device="cuda")  # every model-holding stage on the GPU
 """
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Callable
 
 from .core.stage import Cascade, Cutoff, FirstStage, Stage, as_stage
 from .first_stage import BM25, Dense, hybrid
-from .rerankers import REGISTRY, load_reranker
+from .rerankers import REGISTRY, reranker_factory
 
 #: candidates a first stage hands to the first reranker when the spec gives no ``%k``
 DEFAULT_CANDIDATES = 100
@@ -28,9 +30,22 @@ def first_stage_by_name(name: str) -> FirstStage:
     return FIRST_STAGES[name]()
 
 
-def parse_pipeline(spec: str, shared: dict[str, Stage] | None = None) -> Stage:
+def build(factory: Callable, device: str | None = None):
+    """``factory()``, given ``device`` when one is asked for and the factory takes it (BM25 holds no model)."""
+    if device is None:
+        return factory()
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return factory()
+    takes = any(p.name == "device" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return factory(device=device) if takes else factory()
+
+
+def parse_pipeline(spec: str, shared: dict[str, Stage] | None = None, device: str | None = None) -> Stage:
     """Build the stage a spec names. ``shared`` reuses stages built for earlier specs (and so
-    their loaded models, indices and embeddings)."""
+    their loaded models, indices and embeddings); ``device`` goes to every stage built here that
+    holds a model (None: each stage's default, ``"auto"``)."""
     shared = {} if shared is None else shared
     parts = spec.split(">>")
     stages: list[Stage] = []
@@ -46,9 +61,9 @@ def parse_pipeline(spec: str, shared: dict[str, Stage] | None = None) -> Stage:
             raise ValueError(f"{name!r} is a first stage; only rerankers may follow '>>' in {spec!r}")
         if name not in shared:
             if name in FIRST_STAGES:
-                shared[name] = FIRST_STAGES[name]()
+                shared[name] = build(FIRST_STAGES[name], device)
             elif name in REGISTRY:
-                shared[name] = as_stage(load_reranker(name))
+                shared[name] = as_stage(build(reranker_factory(name), device))
             else:
                 raise ValueError(f"unknown stage {name!r} in {spec!r}; first stages: {', '.join(FIRST_STAGES)}; "
                                  f"rerankers: {', '.join(sorted(REGISTRY)) or 'none registered'}")

@@ -15,7 +15,8 @@ Its table carries, per pipeline:
   each part (Holm-corrected across those pipelines, per part); a lift only on the contaminated part
   is marked and warned about (:class:`~rerank_lab.analysis.contamination.LiftFromMemory`);
 - cost on both clocks: **model** latency (what each query costs with empty caches: the honest
-  figure, the default) and wall time (what this run spent).
+  figure, the default) and wall time (what this run spent), and the device the models ran on
+  (a column of the markdown table once one ran off the CPU; always in ``table()`` and the manifest).
 
 ``save`` writes one TREC run per pipeline and a JSON manifest (versions, dataset fingerprint,
 stage parameters, model identities, metrics).
@@ -243,7 +244,8 @@ class Experiment:
         ``clean_queries``, ``clean_<metric>``, ``clean_delta_vs_input``, ``clean_p``, the same for
         ``contaminated_``, ``trained_on``, ``memory``); and cost: per-query latency on ``clock``
         (``"model"``: with empty caches, the default; ``"wall"``: as spent in this run), total
-        seconds on both clocks, items scored, LLM tokens. Computed once per clock."""
+        seconds on both clocks, items scored, LLM tokens, and the ``device`` the models ran on. Computed
+        once per clock."""
         if clock not in self._tables:
             self._tables[clock] = [self._row(name, clock) for name in self.results]
         return [dict(row) for row in self._tables[clock]]
@@ -276,6 +278,7 @@ class Experiment:
             "wall_seconds": round(run.total_seconds("wall"), 2),
             "items_scored": sum(c.items_scored for c in run.costs),
             **{k: int(v) for k, v in counters.items() if k in COST_COUNTERS},
+            "device": "+".join(sorted({part for c in run.costs for part in c.device.split("+")})) or "cpu",
         })
         return row
 
@@ -302,7 +305,10 @@ class Experiment:
                   "vs_input_p_holm", "clean_queries", "clean_delta_vs_input", "clean_p", "contaminated_queries",
                   "contaminated_delta_vs_input", "contaminated_p", f"{clock}_median_ms", f"{clock}_p95_ms",
                   "items_scored", *COST_COUNTERS]
-        present = {k for row in self.table(clock) for k in row}
+        rows = self.table(clock)
+        present = {k for row in rows for k in row}
+        if any(row.get("device", "cpu") != "cpu" for row in rows):  # where a model ran off the CPU, say so
+            wanted.append("device")
         return [c for c in wanted if c in present]
 
     def markdown(self, columns: Sequence[str] | None = None, clock: str = "model") -> str:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    machine()["cpu"]            # "Intel(R) Xeon(R) Processor", flags, cores, GPU when there is one
+    machine()["cpu"]            # "Intel(R) Xeon(R) Processor", flags, cores; machine()["gpu"]: the GPUs or "none"
     versions()                  # {"python": ..., "torch": ..., ...}
     describe(parse_pipeline("hybrid>>ce"))
 """
@@ -37,7 +37,20 @@ def machine() -> dict[str, str]:
     import os
 
     info["cores"] = str(os.cpu_count())
+    info["gpu"] = gpus()
     return info
+
+
+def gpus() -> str:
+    """The CUDA GPUs torch sees (``"NVIDIA H100 80GB HBM3"``, several joined by ``; ``), or ``"none"``."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "; ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    except Exception:  # noqa: BLE001 - a broken driver is "no GPU" for a manifest
+        pass
+    return "none"
 
 
 def versions() -> dict[str, str]:

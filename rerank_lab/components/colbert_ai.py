@@ -21,9 +21,8 @@ import json
 import os
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
-from .models import model_identity, resolve_model
+from .models import loading, local_model_dir, model_identity, resolve_model
 
 _LOADED: dict[tuple, object] = {}
 
@@ -89,19 +88,21 @@ def checkpoint_query_augmentation(path: str | os.PathLike) -> bool:
     """Whether a checkpoint was trained with [MASK] query augmentation: False only where the lab
     recipe recorded ``query_augmentation: false``; colbert-ai's default (True) for every other
     checkpoint (colbertv2.0 and friends)."""
-    info = Path(resolve_model(path)) / "rerank_lab_training.json"
-    if not info.exists():
+    folder = local_model_dir(path)
+    info = folder / "rerank_lab_training.json" if folder is not None else None
+    if info is None or not info.exists():
         return True
     return bool(json.loads(info.read_text()).get("recipe", {}).get("query_augmentation", True))
 
 
 def load_checkpoint(checkpoint: str | os.PathLike, doc_maxlen: int | None = None, query_maxlen: int | None = None,
-                    bf16: bool = True):
-    """A colbert-ai ``Checkpoint`` on the CPU (loaded once per process and settings); ``bf16``
-    casts its weights (about 1.2x faster than autocast on CPU, no per-op casts)."""
+                    bf16: bool = True, device: str = "cpu"):
+    """A colbert-ai ``Checkpoint`` on ``device`` (loaded once per process and settings); ``bf16``
+    casts its weights (about 1.2x faster than autocast on CPU, no per-op casts). colbert-ai itself
+    moves every model to CUDA when there is one; the lab puts it where the stage asked."""
     import torch
 
-    key = (model_identity(str(checkpoint)), doc_maxlen, query_maxlen, bf16)
+    key = (model_identity(str(checkpoint)), doc_maxlen, query_maxlen, bf16, device)
     if key not in _LOADED:
         ColBERTConfig, Checkpoint = import_colbert()
         path = resolve_model(checkpoint)
@@ -109,12 +110,34 @@ def load_checkpoint(checkpoint: str | os.PathLike, doc_maxlen: int | None = None
         config = ColBERTConfig(checkpoint=path, gpus=0, **overrides)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            loaded = Checkpoint(path, colbert_config=config, verbose=0)
+            loaded = loading(checkpoint, Checkpoint, path, colbert_config=config, verbose=0)
         loaded.amp_manager.activated = False  # CUDA autocast; bf16 is ours
+        loaded.to(device)
         if bf16:
             loaded.to(torch.bfloat16)
         _LOADED[key] = loaded
     return _LOADED[key]
+
+
+@contextmanager
+def colbert_device(device: str):
+    """Within the block colbert-ai's trainer and models use ``device`` (it otherwise takes CUDA
+    whenever there is one: a module-level ``DEVICE``)."""
+    import importlib
+
+    import torch
+
+    import_colbert()
+    modules = [importlib.import_module(m) for m in ("colbert.parameters", "colbert.training.training",
+                                                     "colbert.modeling.base_colbert", "colbert.modeling.colbert")]
+    saved = [m.DEVICE for m in modules]
+    for m in modules:
+        m.DEVICE = torch.device(device)
+    try:
+        yield
+    finally:
+        for m, value in zip(modules, saved):
+            m.DEVICE = value
 
 
 @contextmanager
@@ -148,8 +171,12 @@ def openvino_doc_encoder(checkpoint, identity: str, mode: str = "exact", batch_s
     from .batching import length_batches, pad_batch
     from . import openvino
 
+    import copy
+
     tokenizer = checkpoint.doc_tokenizer
-    request = openvino.compile_request(checkpoint.bert.float(), tokenizer.tok, f"{identity}:colbert-doc-body", mode)
+    # converted from an fp32 copy: .float() on the shared checkpoint would change its query encoder mid-run
+    body = copy.deepcopy(checkpoint.bert).float()
+    request = openvino.compile_request(body, tokenizer.tok, f"{identity}:colbert-doc-body", mode)
     weight = checkpoint.linear.weight.detach().float().numpy().T      # (hidden, dim)
     skip = set(checkpoint.skiplist) | {checkpoint.pad_token}
     marker, max_length = tokenizer.D_marker_token_id, checkpoint.colbert_config.doc_maxlen - 1

@@ -8,6 +8,11 @@ sentence-transformers' fp32 encode). ``int8`` runs OpenVINO's int8 weights with 
 activations (as the cross-encoder's ``int8``; cosine to fp32 > 0.999): it pays only where the CPU has
 int8 dot-product kernels (VNNI or AMX); on the AVX2-only EPYC it was 6% *slower* than fp32.
 
+Devices: ``device="auto"`` runs on CUDA when there is a GPU (torch; ``fast`` is then bf16), else on
+the CPU through OpenVINO. ``int8`` is a CPU kernel: ``auto`` keeps it on the CPU. fp32 states agree
+across devices and runtimes to ~1e-6, so they share one cache; bf16 and int8 ones off the CPU are
+keyed apart (:func:`identity_precision`).
+
 Usage::
 
     encoder = TokenEncoder(MINILM, max_length=256)
@@ -55,6 +60,27 @@ def resolve_bf16(bf16: bool | None, device: str = "cpu", training: bool = False)
     return cpu_has_amx() if training else cpu_has_bf16()
 
 
+def stage_device(device: str | None, mode: str = "exact") -> str:
+    """Where a stage computes: ``auto`` is the GPU when there is one, except for ``int8`` (CPU
+    kernels: OpenVINO or torch dynamic quantisation), which stays on the CPU; an int8 stage named
+    onto a GPU is refused."""
+    if mode == "int8":
+        if device in (None, "auto"):
+            return "cpu"
+        if pick_device(device) != "cpu":
+            raise ValueError(f"mode='int8' runs on the CPU only (OpenVINO or torch dynamic int8), not on "
+                             f"{device!r}: use mode='fast' (bf16) on a GPU, or device='cpu'")
+    return pick_device(device)
+
+
+def identity_precision(precision: str, device: str) -> str:
+    """``precision`` as cache identities record it: fp32 results agree across devices to ~1e-5 (as
+    across runtimes) and share caches; reduced precision rounds differently on a GPU, so it carries
+    the device type (``bf16@cuda``)."""
+    kind = device.split(":")[0]
+    return precision if precision in ("fp32", "exact") or kind == "cpu" else f"{precision}@{kind}"
+
+
 @dataclass(frozen=True)
 class TokenEncoder:
     """Last-layer token states of ``model`` for texts cut to ``max_length`` tokens."""
@@ -64,12 +90,17 @@ class TokenEncoder:
     mode: str = "exact"          # "exact" (fp32), "fast" (bf16 where the CPU has it) or "int8" (OpenVINO)
     backend: str = "auto"        # "auto": OpenVINO on the CPU when installed, else torch
     batch_size: int = 64
-    device: str = "cpu"
+    device: str = "auto"         # "auto": CUDA when there is a GPU, else the CPU
     _state: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def runs_on(self) -> str:
+        """The device the states are computed on (``device`` resolved here)."""
+        return stage_device(self.device, self.mode)
+
+    @property
     def runtime(self) -> str:
-        if pick_device(self.device) != "cpu":
+        if self.runs_on != "cpu":
             return "torch"
         return openvino.resolve_backend(self.backend)
 
@@ -77,17 +108,21 @@ class TokenEncoder:
     def precision(self) -> str:
         if self.mode == "int8":
             return "int8"
-        if self.mode == "fast" and (cpu_has_bf16() if self.runtime == "torch" else openvino.supports("BF16")):
-            return "bf16"
+        if self.mode == "fast":
+            if self.runs_on != "cpu":
+                return "bf16"
+            if cpu_has_bf16() if self.runtime == "torch" else openvino.supports("BF16"):
+                return "bf16"
         return "fp32"
 
     def identity(self) -> dict:
-        """What the states depend on (runtimes agree to ~1e-6 in fp32, so they share it)."""
-        return {"model": model_identity(self.model), "max_length": self.max_length, "precision": self.precision}
+        """What the states depend on (runtimes and devices agree to ~1e-6 in fp32, so they share it)."""
+        return {"model": model_identity(self.model), "max_length": self.max_length,
+                "precision": identity_precision(self.precision, self.runs_on)}
 
     def _loaded(self):
         if "net" not in self._state:
-            net, tokenizer = load_transformer(self.model, "none", device=pick_device(self.device))
+            net, tokenizer = load_transformer(self.model, "none", device=self.runs_on)
             if self.precision == "int8" and self.runtime == "torch":
                 import torch
 

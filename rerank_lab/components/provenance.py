@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 from ..core.data import Qrels
 from ..core.files import atomic_write_text, stable_hash
 from ..core.provenance import TrainingData
-from .models import resolve_model
+from .models import local_model_dir
 
 PROVENANCE_FILE = "provenance.json"
 
@@ -50,9 +50,9 @@ def training_data(dataset: str, split: str, role: str = "train", query_ids: Sequ
 
 def read_provenance(model: str | os.PathLike) -> tuple[TrainingData, ...]:
     """The records in a model folder's ``provenance.json`` (none for a hub id or a folder without one)."""
-    folder = Path(resolve_model(model))
-    path = folder / PROVENANCE_FILE
-    if not path.is_file():
+    folder = local_model_dir(model)
+    path = folder / PROVENANCE_FILE if folder is not None else None
+    if path is None or not path.is_file():
         return ()
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

@@ -64,6 +64,7 @@ class StageCost:
     counters: Mapping[str, float] = field(default_factory=dict)
     model_seconds: float | None = None
     per_query_model_seconds: Mapping[str, float] | None = field(default=None, repr=False)
+    device: str = "cpu"              # where the stage's models computed ("cpu", "cuda", "server", joined by +)
 
     def __post_init__(self):
         # Stages without a cache: the model clock is the wall clock.
@@ -101,6 +102,7 @@ class StageCost:
             "model_p95_query_seconds": round(self.latency(0.95, "model"), 5),
             "wall_median_query_seconds": round(self.latency(0.5, "wall"), 5),
             "wall_p95_query_seconds": round(self.latency(0.95, "wall"), 5),
+            "device": self.device,
             **counters,
         }
 

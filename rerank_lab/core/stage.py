@@ -157,7 +157,7 @@ class FirstStage(Stage):
         # Batched retrieval has no per-query clock: spread the search time evenly.
         per_query = {q: seconds / max(len(queries), 1) for q in queries}
         cost = StageCost(self.name, seconds, sum(len(s) for s in scores.values()), per_query,
-                         {"index_seconds": round(index_seconds, 3)})
+                         {"index_seconds": round(index_seconds, 3)}, device=devices(self))
         return Run.from_scores(scores, name=self.name, costs=[cost])
 
     def transform(self, queries, corpus, previous=None):
@@ -248,8 +248,28 @@ class Rerank(Stage):
         bar.close()
         counters = counter_delta(counters_of(self.reranker), start_counters)
         cost = StageCost(self.name, time.perf_counter() - start, items, wall, counters,
-                         model_seconds=sum(model.values()), per_query_model_seconds=model)
+                         model_seconds=sum(model.values()), per_query_model_seconds=model,
+                         device=devices(self.reranker))
         return Run.from_scores(scores, name=self.name, costs=[*previous.costs, cost])
+
+
+def devices(stage: object) -> str:
+    """Where ``stage``'s models computed: the distinct ``runs_on`` of it and of everything it holds
+    (``"cpu"``, ``"cuda"``, ``"server"``; several joined by ``+``), ``"cpu"`` when nothing says."""
+    found: set[str] = set()
+    todo, seen = [stage], set()
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        where = getattr(obj, "runs_on", None)
+        if isinstance(where, str):
+            found.add(where.split(":")[0])
+        children = getattr(obj, "children", None)
+        if callable(children):
+            todo.extend(children())
+    return "+".join(sorted(found)) or "cpu"
 
 
 def _document_text(corpus: Corpus, doc_id: str) -> str:
@@ -282,8 +302,9 @@ class Scorer(Stage):
         """What the scores depend on; defaults to the class and its compared settings."""
         from dataclasses import fields, is_dataclass
 
+        # device: a family whose scores change with it says so in its own identity (fp32 agrees across devices)
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.compare and f.name not in
-                    ("name", "batch_size", "threads")} if is_dataclass(self) else {}
+                    ("name", "batch_size", "threads", "device")} if is_dataclass(self) else {}
         return {"class": type(self).__name__, **{k: (v.identity() if isinstance(v, Scorer) else v)
                                                  for k, v in settings.items()}}
 

@@ -157,7 +157,8 @@ def merge(parts: list[Run], previous: Run, wall_seconds: float, name: str) -> Ru
             {**add_counters(*(c.counters for c in shard_costs)), "worker_seconds": round(worker, 4),
              "distributed_wall_seconds": round(wall_seconds, 4)},
             model_seconds=sum(float(c.model_seconds or 0.0) for c in shard_costs),
-            per_query_model_seconds={q: s for c in shard_costs for q, s in (c.per_query_model_seconds or {}).items()}))
+            per_query_model_seconds={q: s for c in shard_costs for q, s in (c.per_query_model_seconds or {}).items()},
+            device="+".join(sorted({part for c in shard_costs for part in c.device.split("+")}))))
     return Run(rankings, name, costs)
 
 

@@ -9,7 +9,11 @@ where the CPU has bf16 kernels; ``mode="int8"`` pays only where it has VNNI or A
 through sentence-transformers ``encode``. Corpus embeddings go to the shared embedding store in
 chunks of :data:`CHUNK` documents (keyed by model identity, max length, precision, prefix and the
 chunk's texts), so an interrupted encoding resumes where it stopped and memory while encoding stays
-one chunk.
+one chunk. ``device="auto"`` encodes on CUDA when there is a GPU, else on the CPU (OpenVINO);
+fp32 embeddings agree across devices to ~1e-6 and share the store.
+
+A model that cannot be loaded (an id offline that was never downloaded, a folder that is not
+there) fails with one :class:`~rerank_lab.components.models.ModelNotAvailable` naming it.
 
 Usage::
 
@@ -25,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..components.encoder import TokenEncoder, normalised, text_key
-from ..components.models import MINILM, model_identity, pick_device, resolve_model
+from ..components.encoder import TokenEncoder, normalised, stage_device, text_key
+from ..components.models import MINILM, loading, model_identity, resolve_model
 from ..components.provenance import read_provenance, stated
 from ..components.stores import EmbeddingStore
 from ..core.data import corpus_fingerprint
@@ -45,7 +49,7 @@ class Dense(FirstStage):
     document_prefix: str = ""
     mode: str = "exact"
     backend: str = "auto"          # "auto": the token encoder where the pooling allows, "sentence-transformers"
-    device: str = "cpu"
+    device: str = "auto"           # "auto": CUDA when there is a GPU, else the CPU
     index: str = "exact"           # "exact" (numpy, the default) or "hnsw" (faiss; large corpora)
     hnsw_ef_search: int = 128
     name: str = "dense"
@@ -61,6 +65,12 @@ class Dense(FirstStage):
             raise ValueError(f"unknown dense index {self.index!r}: use 'exact' (numpy) or 'hnsw' (faiss)")
         if self.hnsw_ef_search < 1:
             raise ValueError(f"hnsw_ef_search must be a positive integer, got {self.hnsw_ef_search!r}")
+        stage_device(self.device, self.mode)  # a device that is not here fails now, not mid-run
+
+    @property
+    def runs_on(self) -> str:
+        """The device the encoder computes on (``device`` resolved here)."""
+        return stage_device(self.device, self.mode)
 
     @property
     def encoder(self):
@@ -73,7 +83,7 @@ class Dense(FirstStage):
             else:
                 from sentence_transformers import SentenceTransformer
 
-                encoder = SentenceTransformer(resolve_model(self.model), device=pick_device(self.device))
+                encoder = loading(self.model, SentenceTransformer, resolve_model(self.model), device=self.runs_on)
                 if self.max_length:
                     encoder.max_seq_length = self.max_length
                 self._state["encoder"] = encoder
@@ -202,18 +212,27 @@ class Dense(FirstStage):
 def _mean_pooling_config(model: str) -> dict | None:
     """``{"max_seq_length": n}`` when ``model`` is a local sentence-transformers folder whose
     pipeline is exactly Transformer -> mean Pooling -> Normalize (what the token encoder
-    reproduces); None otherwise (sentence-transformers then encodes, whatever the pooling)."""
+    reproduces), in the layout sentence-transformers 2-4 saves or in the one 5 saves; None
+    otherwise (sentence-transformers then encodes, whatever the pooling)."""
     folder = Path(resolve_model(model))
     try:
         modules = [m["type"] for m in json.loads((folder / "modules.json").read_text())]
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
         settings = json.loads((folder / "sentence_bert_config.json").read_text())
+        tokenizer = folder / "tokenizer_config.json"
+        tokenizer_settings = json.loads(tokenizer.read_text()) if tokenizer.exists() else {}
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    plain = modules == ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
-                        "sentence_transformers.models.Normalize"]
-    mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
-        v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
-    if not (plain and mean_only and settings.get("max_seq_length")):
+    plain = [m.rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"] and \
+        all(m.startswith("sentence_transformers.") for m in modules)
+    modes = {k: v for k, v in pooling.items() if k.startswith("pooling_mode_")}
+    if "pooling_mode" in pooling:  # sentence-transformers 5
+        mean_only = pooling["pooling_mode"] == "mean"
+    else:
+        mean_only = bool(modes.get("pooling_mode_mean_tokens")) and \
+            not any(v for k, v in modes.items() if k != "pooling_mode_mean_tokens")
+    hidden_states = settings.get("module_output_name", "token_embeddings") == "token_embeddings"
+    length = settings.get("max_seq_length") or tokenizer_settings.get("model_max_length")
+    if not (plain and mean_only and hidden_states and isinstance(length, int) and 0 < length <= 100_000):
         return None
-    return {"max_seq_length": int(settings["max_seq_length"])}
+    return {"max_seq_length": int(length)}

@@ -53,9 +53,9 @@ def fuse(runs: list[Run], k: int = 60, depth: int = 1000) -> dict[str, dict[str,
     return {q: dict(Run.from_scores({q: s}).rankings[q][:depth]) for q, s in fused.items()}
 
 
-def hybrid(dense_model: str | None = None, k: int = 60, keep_token_states: bool = False) -> RRF:
+def hybrid(dense_model: str | None = None, k: int = 60, keep_token_states: bool = False, device: str = "auto") -> RRF:
     """BM25 + dense bi-encoder fused by RRF, the offline default hybrid (``keep_token_states``:
-    see :class:`~rerank_lab.first_stage.dense.Dense`)."""
-    dense = Dense(dense_model, keep_token_states=keep_token_states) if dense_model else \
-        Dense(keep_token_states=keep_token_states)
+    see :class:`~rerank_lab.first_stage.dense.Dense`; ``device``: the dense encoder's)."""
+    dense = Dense(dense_model, keep_token_states=keep_token_states, device=device) if dense_model else \
+        Dense(keep_token_states=keep_token_states, device=device)
     return RRF((BM25(), dense), k=k)

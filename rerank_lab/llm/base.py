@@ -23,7 +23,8 @@ class Completion:
     cached_tokens: int = 0                            # prompt tokens served from a reused prefix
     logits: list[float] = field(default_factory=list)  # next_token_logits: one per candidate
     cached: bool = False                              # served from the on-disk call cache
-    seconds: float = 0.0                              # compute seconds of the call (recorded ones for a hit)
+    seconds: float = 0.0                              # compute seconds of the call (recorded ones for a hit; a
+                                                      # server backend fills in its answered request's)
     lookup_seconds: float = 0.0                       # time spent in the call cache
 
 
@@ -39,6 +40,7 @@ class LLMBackend(ABC):
     """
 
     name: str = "llm"
+    device: str = "cpu"          # where the model computes: "cpu", "cuda", or "server" (another process's business)
 
     @abstractmethod
     def generate(self, messages: Messages, max_new_tokens: int = 128, assistant_prefix: str = "") -> Completion:

@@ -30,6 +30,10 @@ class CachedBackend(LLMBackend):
         return self.backend.identity
 
     @property
+    def device(self) -> str:
+        return self.backend.device
+
+    @property
     def store(self) -> KeyValueStore:
         return KeyValueStore.open("llm", self.path)
 
@@ -44,7 +48,8 @@ class CachedBackend(LLMBackend):
             return out
         t1 = time.perf_counter()
         out = compute()
-        seconds = time.perf_counter() - t1
+        # a server backend times the request that answered (its retries' waits are no model time)
+        seconds = out.seconds or time.perf_counter() - t1
         record = {k: v for k, v in asdict(out).items() if k not in ("cached", "seconds", "lookup_seconds")}
         t2 = time.perf_counter()
         self.store.put_many({key: (json.dumps(record), seconds)})

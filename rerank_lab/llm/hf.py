@@ -54,27 +54,29 @@ class TransformersBackend(LLMBackend):
 
     ``model``: hub id, local folder, a packaged GGUF name (see ``PACKAGED_GGUF``), or a folder
     plus ``gguf_file=``. ``dtype="bfloat16"`` by default (≈4× fp32 matmul speed on recent CPUs).
+    ``device="auto"``: CUDA when there is a GPU, else the CPU.
     """
 
     def __init__(self, model: str = DEFAULT_GGUF, gguf_file: str | None = None, dtype: str = "bfloat16",
-                 device: str | None = None, reuse_prefix: bool = True, max_context: int = 8192):
+                 device: str | None = "auto", reuse_prefix: bool = True, max_context: int = 8192):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from ..components.models import loading, pick_device, resolve_model
+
         self.torch = torch
         self.model_name = model
+        self.device = pick_device(device)
         if gguf_file is None and model in PACKAGED_GGUF:
             path, kwargs = str(_hf_folder_for_packaged(model, dtype)), {}
         else:
-            from ..components.models import resolve_model
             path = resolve_model(model)
             kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        self.tokenizer = _quiet(AutoTokenizer.from_pretrained, path, **kwargs)
+        self.tokenizer = loading(model, _quiet, AutoTokenizer.from_pretrained, path, **kwargs)
         if self.tokenizer.chat_template is None:
             raise ValueError(f"{model!r} has no chat template; give an instruction-tuned chat model")
         self.dtype = dtype
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kwargs)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = loading(model, AutoModelForCausalLM.from_pretrained, path, dtype=getattr(torch, dtype), **kwargs)
         self.model.to(self.device).eval()
         self.name = Path(str(model)).name if gguf_file is None else Path(gguf_file).name
         self.reuse_prefix = reuse_prefix
@@ -89,7 +91,10 @@ class TransformersBackend(LLMBackend):
 
         model = model_identity(self.model_name) if self.model_name not in PACKAGED_GGUF else \
             f"{self.model_name}@{PACKAGED_GGUF[self.model_name].sha256[:16]}"
-        return f"transformers-{self.dtype}:{model}"
+        # reduced precision rounds differently on a GPU; fp32 agrees across devices
+        kind = self.device.split(":")[0]
+        where = f"@{kind}" if kind != "cpu" and self.dtype != "float32" else ""
+        return f"transformers-{self.dtype}{where}:{model}"
 
     def prompt_text(self, messages: Messages) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

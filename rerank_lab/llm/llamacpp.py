@@ -10,6 +10,12 @@ plain ``Llama`` API does not do for us, done here:
   tokens after the longest prefix it shares with it (system prompt + query across windows, pairs
   and yes/no passages of one query), for generation and scoring alike.
 
+``device="auto"`` offloads every layer to the GPU when this llama-cpp-python build can (a CUDA
+build) and torch sees one; the CPU build runs on the CPU.
+
+:class:`GGUFVocabulary` is a GGUF's tokenizer and chat template without its weights: the
+OpenAI-compatible backend renders prompts and finds label tokens with it, exactly as this backend does.
+
 Usage::
 
     llm = LlamaCppBackend()                            # the packaged Qwen2.5-Coder-1.5B Q4_K_M
@@ -17,6 +23,7 @@ Usage::
 """
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 
@@ -26,37 +33,38 @@ from .base import Completion, LLMBackend, Messages
 from .packaged import DEFAULT_GGUF, PACKAGED_GGUF, packaged_gguf
 
 
-class LlamaCppBackend(LLMBackend):
-    """llama-cpp-python on a GGUF file (the ``llm`` extra). ``n_threads`` defaults to the cores."""
+LLAMA_CPP_MISSING = ("llama-cpp-python is not installed: `bash scripts/setup.sh llm` (or `pip install "
+                     "'rerank-lab[llm]'`) builds it from source once, about 10 minutes on 2 cores; or use "
+                     "backend='transformers', or a server (RERANK_LAB_LLM_BACKEND=openai, docs/families.md)")
 
-    def __init__(self, model: str = DEFAULT_GGUF, n_ctx: int = 8192, n_threads: int | None = None,
-                 reuse_prefix: bool = True):
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise ImportError("LlamaCppBackend needs llama-cpp-python: `pip install 'rerank-lab[llm]'` (builds from "
-                              "source once; see scripts/setup.sh for the build flags), or use backend='transformers'") from None
-        path = packaged_gguf(model) if model in PACKAGED_GGUF else Path(model)
-        if not Path(path).exists():
-            raise FileNotFoundError(f"no GGUF file at {path}: give a packaged name ({', '.join(PACKAGED_GGUF)}) or a path")
-        self.model_name = model
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), logits_all=False,
-                         verbose=False)
-        self.name = Path(path).name
-        self.reuse_prefix = reuse_prefix
-        self._kv: list[int] = []          # the tokens whose keys and values the context holds
-        self._template = None
 
-    @property
-    def identity(self) -> str:
-        # the runtime is part of it: llama.cpp's Q4 kernels and transformers' bf16 give other logits
-        if self.model_name in PACKAGED_GGUF:
-            return f"llamacpp:{self.model_name}@{PACKAGED_GGUF[self.model_name].sha256[:16]}"
-        from ..components.models import model_identity
+def gguf_path(model: str) -> Path:
+    """The GGUF file ``model`` names: a packaged name (joined and verified on first use) or a path."""
+    path = packaged_gguf(model) if model in PACKAGED_GGUF else Path(model)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no GGUF file at {path}: give a packaged name ({', '.join(PACKAGED_GGUF)}) or a path")
+    return Path(path)
 
-        return f"llamacpp:{model_identity(str(self.model_name))}"
 
-    # -- tokenizer and template --------------------------------------------------------------
+def _llama(path: Path, **kwargs):
+    try:
+        from llama_cpp import Llama
+        from llama_cpp._utils import suppress_stdout_stderr
+    except ImportError:
+        raise ImportError(LLAMA_CPP_MISSING) from None
+    with suppress_stdout_stderr(disable=False):  # llama.cpp's own load notices, printed from C
+        llm = Llama(model_path=str(path), verbose=False, **kwargs)
+    atexit.register(llm.close)  # freed while the interpreter is whole (a late __del__ finds its C bindings gone)
+    return llm
+
+
+class GGUFText:
+    """The chat template and tokenizer a GGUF file carries (on ``self.llm``, a ``llama_cpp.Llama``)."""
+
+    llm: object
+    name: str
+    _template = None
+
     def prompt_text(self, messages: Messages) -> str:
         if self._template is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -73,6 +81,70 @@ class LlamaCppBackend(LLMBackend):
 
     def token_text(self, token_id: int) -> str:
         return self.llm.detokenize([token_id]).decode("utf-8", errors="replace")
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.llm.n_vocab())
+
+
+class GGUFVocabulary(GGUFText):
+    """A GGUF file's tokenizer and chat template, without its weights (llama.cpp ``vocab_only``)."""
+
+    def __init__(self, model: str):
+        path = gguf_path(model)
+        self.llm = _llama(path, vocab_only=True)
+        self.name = path.name
+
+
+def gpu_offload(device: str | None) -> bool:
+    """Whether llama.cpp should put the layers on the GPU: ``auto`` when this build can and torch
+    sees a GPU; a named GPU only if the build can (else a clear error)."""
+    import llama_cpp
+
+    from ..components.models import pick_device
+
+    where = pick_device(device)
+    if where == "cpu":
+        return False
+    if llama_cpp.llama_supports_gpu_offload():
+        return True
+    if device in (None, "auto"):
+        return False
+    raise ValueError(f"this llama-cpp-python build runs on the CPU only, not on {device!r}: rebuild it with "
+                     f"CMAKE_ARGS='-DGGML_CUDA=on' pip install --force-reinstall --no-cache-dir llama-cpp-python, "
+                     f"or use backend='transformers' on the GPU")
+
+
+class LlamaCppBackend(GGUFText, LLMBackend):
+    """llama-cpp-python on a GGUF file (the ``llm`` extra). ``n_threads`` defaults to the cores."""
+
+    def __init__(self, model: str = DEFAULT_GGUF, n_ctx: int = 8192, n_threads: int | None = None,
+                 reuse_prefix: bool = True, device: str = "auto"):
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            raise ImportError(LLAMA_CPP_MISSING) from None
+        path = gguf_path(model)
+        self.model_name = model
+        self.offloaded = gpu_offload(device)
+        self.device = "cuda" if self.offloaded else "cpu"
+        self.llm = _llama(path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), logits_all=False,
+                          n_gpu_layers=-1 if self.offloaded else 0)
+        self.name = path.name
+        self.reuse_prefix = reuse_prefix
+        self._kv: list[int] = []          # the tokens whose keys and values the context holds
+        self._template = None
+
+    @property
+    def identity(self) -> str:
+        # the runtime is part of it: llama.cpp's Q4 kernels and transformers' bf16 give other logits,
+        # and its GPU kernels others again
+        where = "@gpu" if self.offloaded else ""
+        if self.model_name in PACKAGED_GGUF:
+            return f"llamacpp{where}:{self.model_name}@{PACKAGED_GGUF[self.model_name].sha256[:16]}"
+        from ..components.models import model_identity
+
+        return f"llamacpp{where}:{model_identity(str(self.model_name))}"
 
     # -- running ------------------------------------------------------------------------------
     def _logits(self) -> np.ndarray:

@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,15 @@ def part_paths(spec: PackagedGGUF) -> list[Path]:
                 + " ".join(spec.pip_requirements)) from None
         paths.append(Path(module.get_part_path()))
     return paths
+
+
+def installed(name: str) -> bool:
+    """Whether packaged GGUF ``name`` can be had here: assembled and verified already, or its parts installed."""
+    spec = PACKAGED_GGUF[name]
+    marker = (model_cache_dir() / f"{spec.name}.gguf").with_suffix(".sha256")
+    if marker.exists() and marker.read_text().strip() == spec.sha256:
+        return True
+    return all(importlib.util.find_spec(f"{spec.package}{i}") is not None for i in range(1, spec.parts + 1))
 
 
 def packaged_gguf(name: str = DEFAULT_GGUF) -> Path:

@@ -44,9 +44,10 @@ def sliding_windows(n: int, window: int, stride: int) -> list[tuple[int, int]]:
 
 
 class LLMScorer(Scorer):
-    """Base of the LLM families (frozen dataclasses with ``model``, ``backend``,
+    """Base of the LLM families (frozen dataclasses with ``model``, ``backend``, ``device``,
     ``max_passage_words``, ``cache`` and ``name`` fields). ``backend`` is a name (see
-    :data:`BACKENDS`; None: :func:`default_backend`) or an :class:`LLMBackend` object."""
+    :data:`BACKENDS`; None: :func:`default_backend`) or an :class:`LLMBackend` object; ``device``
+    where an in-process backend runs (``"auto"``: the GPU when there is one)."""
 
     def __post_init__(self):
         if self.model is None:  # type: ignore[attr-defined]
@@ -65,9 +66,20 @@ class LLMScorer(Scorer):
 
             with self.loading():
                 chosen = self.backend if isinstance(self.backend, LLMBackend) else \
-                    load_backend(self.model, self.backend)  # type: ignore[attr-defined]
+                    load_backend(self.model, self.backend, self.device)  # type: ignore[attr-defined]
             self._state["llm"] = CachedBackend(chosen) if self.cache else chosen  # type: ignore[attr-defined]
         return self._state["llm"]
+
+    @property
+    def runs_on(self) -> str:
+        """Where the model computes: the backend's device (``"server"`` for an endpoint)."""
+        if "llm" in self._state or isinstance(self.backend, LLMBackend):  # type: ignore[attr-defined]
+            return self.llm.device
+        if str(self.backend).replace("-", "").replace("_", "") == "openai":  # type: ignore[attr-defined]
+            return "server"
+        from ..components.models import pick_device
+
+        return pick_device(self.device)  # type: ignore[attr-defined]
 
     def passages(self, documents: Sequence[str]) -> list[str]:
         return [truncate_words(str(d), self.max_passage_words) for d in documents]  # type: ignore[attr-defined]

@@ -32,15 +32,20 @@ def register(name: str, target: str) -> None:
     REGISTRY[name] = target
 
 
-def load_reranker(name: str, **kwargs):
-    """The stage the registry names, built by its factory (keyword arguments go to the factory)."""
+def reranker_factory(name: str):
+    """The callable the registry names (its module imported now)."""
     if name not in REGISTRY:
         raise KeyError(f"unknown reranker {name!r}; known: {', '.join(sorted(REGISTRY)) or 'none'}")
     module, _, attr = REGISTRY[name].partition(":")
     factory = importlib.import_module(module)
     for part in attr.split("."):
         factory = getattr(factory, part)
-    return factory(**kwargs)
+    return factory
+
+
+def load_reranker(name: str, **kwargs):
+    """The stage the registry names, built by its factory (keyword arguments go to the factory)."""
+    return reranker_factory(name)(**kwargs)
 
 
 def ready(name: str) -> bool:
@@ -55,4 +60,4 @@ def ready(name: str) -> bool:
     return True
 
 
-__all__ = ["REGISTRY", "load_reranker", "ready", "register"]
+__all__ = ["REGISTRY", "load_reranker", "ready", "register", "reranker_factory"]

@@ -2,9 +2,10 @@
 
 ``ColBERT`` encodes with colbert-ai's ``Checkpoint`` (``queryFromText`` / ``docFromText``:
 [Q]/[D] markers, [MASK] query augmentation where the checkpoint learnt it, punctuation
-skiplist), from a checkpoint id (``colbert-ir/colbertv2.0``) or a local folder; CPU, no index,
-no C++ build. The registry name ``"colbert"`` is the lab-trained checkpoint mixed with its first
-stage as tuned (``python -m rerank_lab.train.colbert`` builds it).
+skiplist), from a checkpoint id (``colbert-ir/colbertv2.0``) or a local folder (hub layout); no
+index, no C++ build. ``device="auto"``: CUDA when there is a GPU (bf16 weights), else the CPU, where
+documents encode through OpenVINO. The registry name ``"colbert"`` is the lab-trained checkpoint
+mixed with its first stage as tuned (``python -m rerank_lab.train.colbert`` builds it).
 
 Usage::
 
@@ -22,7 +23,7 @@ import torch
 
 from ..components import openvino
 from ..components.colbert_ai import checkpoint_query_augmentation, load_checkpoint, openvino_doc_encoder, query_augmentation
-from ..components.encoder import resolve_bf16
+from ..components.encoder import resolve_bf16, stage_device
 from ..components.lab_weights import LAB_COLBERT_DIR, TRAIN_COLBERT_COMMAND, tuned_reranker
 from ..components.models import model_identity
 from ..components.provenance import read_provenance, stated
@@ -43,6 +44,7 @@ class ColBERT(LateInteraction):
     augment_queries: bool | None = None
     bf16: bool | None = None
     backend: str = "auto"          # documents: "auto" (OpenVINO on the CPU when installed) or "torch" (colbert-ai)
+    device: str = "auto"           # "auto": CUDA when there is a GPU, else the CPU
     cache: bool = True
     batch_size: int = 32
     name: str = "colbert"
@@ -53,18 +55,29 @@ class ColBERT(LateInteraction):
         object.__setattr__(self, "trained_on", stated(self.trained_on))
         if self.augment_queries is None:
             object.__setattr__(self, "augment_queries", checkpoint_query_augmentation(self.checkpoint))
-        object.__setattr__(self, "bf16", resolve_bf16(self.bf16))
-        object.__setattr__(self, "backend", openvino.resolve_backend(self.backend))
+        object.__setattr__(self, "bf16", resolve_bf16(self.bf16, self.runs_on))
+        if self.runs_on == "cpu":
+            object.__setattr__(self, "backend", openvino.resolve_backend(self.backend))
+        elif self.backend in ("auto", "torch"):
+            object.__setattr__(self, "backend", "torch")  # OpenVINO is the CPU path
+        else:
+            raise ValueError(f"backend={self.backend!r} runs on the CPU only; on {self.device!r} use backend='torch'")
+
+    @property
+    def runs_on(self) -> str:
+        """The device the checkpoint computes on (``device`` resolved here)."""
+        return stage_device(self.device)
 
     def autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
+        kind = self.runs_on.split(":")[0]
+        return torch.autocast(kind, dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
     @property
     def loaded(self):
         if "checkpoint" not in self._state:
             with self.loading():
                 self._state["checkpoint"] = load_checkpoint(self.checkpoint, self.doc_maxlen, self.query_maxlen,
-                                                            self.bf16)
+                                                            self.bf16, self.runs_on)
         return self._state["checkpoint"]
 
     @property
@@ -76,13 +89,16 @@ class ColBERT(LateInteraction):
         return (*read_provenance(self.checkpoint), *self.trained_on)
 
     def identity(self) -> dict:
-        return {"family": "colbert", "model": model_identity(self.checkpoint), "doc_maxlen": self.config.doc_maxlen,
-                "dim": self.config.dim, "mask_punctuation": self.config.mask_punctuation, "bf16": self.bf16}
+        identity = {"family": "colbert", "model": model_identity(self.checkpoint), "doc_maxlen": self.config.doc_maxlen,
+                    "dim": self.config.dim, "mask_punctuation": self.config.mask_punctuation, "bf16": self.bf16}
+        if self.bf16 and self.runs_on != "cpu":  # bf16 rounds differently on a GPU; fp32 agrees across devices
+            identity["device"] = self.runs_on.split(":")[0]
+        return identity
 
     def encode_query(self, query: str) -> torch.Tensor:
         with self.autocast(), query_augmentation(bool(self.augment_queries)):
             Q = self.loaded.queryFromText([query])
-        return Q[0].float()
+        return Q[0].float().cpu()
 
     def encode_documents(self, texts: list[str]) -> list[np.ndarray]:
         if self.backend == "openvino":
@@ -102,8 +118,8 @@ class ColBERT(LateInteraction):
             q_ids, q_mask = ck.query_tokenizer.tensorize([query])
         d_ids, d_mask = ck.doc_tokenizer.tensorize([document])
         with torch.no_grad(), self.autocast():
-            Q = ck.query(q_ids, q_mask)[0].float()
-            D = ck.doc(d_ids, d_mask, keep_dims=True)[0].float()
+            Q = ck.query(q_ids, q_mask)[0].float().cpu()
+            D = ck.doc(d_ids, d_mask, keep_dims=True)[0].float().cpu()
         keep = torch.tensor(ck.mask(d_ids, skiplist=ck.skiplist)[0])
         tok = ck.raw_tokenizer.convert_ids_to_tokens
         if not self.augment_queries:  # padding carries no vector: leave it out of the heatmap

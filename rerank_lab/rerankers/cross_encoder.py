@@ -10,6 +10,10 @@ truncation) to 1e-4. ``fast`` is bf16, ``int8`` int8 weights and activations (se
 (:class:`~rerank_lab.components.refine.Refine`). Caching, passages and refinement are the
 shared wrappers; this file holds the model and the factories.
 
+``device="auto"``: CUDA when there is a GPU (torch; ``fast`` is bf16 there), else the CPU through
+OpenVINO, as before. Exact (fp32) scores agree across devices to ~1e-5 and share the score cache;
+``fast`` and ``int8`` scores are keyed by runtime and device.
+
 Usage::
 
     ce = cross_encoder("cross-encoder/ms-marco-MiniLM-L-6-v2", mode="fast")   # online, by id
@@ -31,7 +35,8 @@ from ..components import openvino
 from ..components.batching import length_batches, pad_batch
 from ..components.cached import Cached
 from ..components.lab_weights import LAB_CE_DIR, TRAIN_CE_COMMAND, tuned_reranker
-from ..components.models import load_tokenizer, load_transformer, model_identity, pick_device
+from ..components.encoder import identity_precision, stage_device
+from ..components.models import load_tokenizer, load_transformer, model_identity
 from ..components.passages import AGGREGATIONS, Passages, window_starts
 from ..components.provenance import read_provenance, stated
 from ..components.refine import Refine
@@ -57,7 +62,7 @@ class CrossEncoderScorer(Scorer):
     backend: str = "auto"
     batch_size: int = 32
     threads: int | None = None
-    device: str = "cpu"
+    device: str = "auto"            # "auto": CUDA when there is a GPU, else the CPU (OpenVINO)
     name: str = "cross_encoder"
     trained_on: tuple = field(default=(), compare=False)
 
@@ -69,12 +74,19 @@ class CrossEncoderScorer(Scorer):
         if self.activation not in (None, "sigmoid", "softmax"):
             raise ValueError(f"unknown activation {self.activation!r}: use None, 'sigmoid' (1 logit) or "
                              f"'softmax' (2 logits)")
-        if self.device == "cpu":
+        if self.runs_on == "cpu":
             object.__setattr__(self, "backend", openvino.resolve_backend(self.backend))
-        elif self.backend == "auto":
+        elif self.backend in ("auto", "torch"):
             object.__setattr__(self, "backend", "torch")  # OpenVINO is the CPU path
+        else:
+            raise ValueError(f"backend={self.backend!r} runs on the CPU only; on {self.device!r} use backend='torch'")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+
+    @property
+    def runs_on(self) -> str:
+        """The device the model computes on (``device`` resolved here)."""
+        return stage_device(self.device, self.mode)
 
     @property
     def precision(self) -> str:
@@ -86,8 +98,9 @@ class CrossEncoderScorer(Scorer):
         return (*read_provenance(self.model), *self.trained_on)
 
     def identity(self) -> dict:
-        # Both exact backends compute in fp32 and agree to ~1e-5: they share cached scores.
-        precision = "exact" if self.precision == "exact" else f"{self.precision}-{self.backend}"
+        # Exact scores agree to ~1e-5 across backends and devices: they share cached scores.
+        precision = "exact" if self.precision == "exact" else \
+            identity_precision(f"{self.precision}-{self.backend}", self.runs_on)
         return {"family": "cross_encoder", "model": model_identity(self.model), "max_length": self.max_length,
                 "precision": precision, "activation": self.activation}
 
@@ -101,7 +114,7 @@ class CrossEncoderScorer(Scorer):
     def _load(self, state: dict) -> None:
         import torch
 
-        net, tokenizer = load_transformer(self.model, "sequence-classification", device=pick_device(self.device))
+        net, tokenizer = load_transformer(self.model, "sequence-classification", device=self.runs_on)
         if net.config.num_labels not in (1, 2):
             raise ValueError(f"{self.model!r} has {net.config.num_labels} labels; a reranker head has 1 "
                              f"(relevance logit) or 2 (not relevant, relevant)")
@@ -213,7 +226,7 @@ def cross_encoder(model: str | os.PathLike, mode: str = "exact", max_length: int
                   passages: str | None = None, passage_tokens: int | None = None, stride: int | None = None,
                   cache: bool = True, refine_margin: float | None = None, refine_top: int = REFINE_TOP,
                   activation: str | None = None, backend: str = "auto", batch_size: int = 32,
-                  threads: int | None = None, device: str = "cpu", name: str = "cross_encoder",
+                  threads: int | None = None, device: str = "auto", name: str = "cross_encoder",
                   trained_on=()) -> Scorer:
     """A cross-encoder reranker with the shared wrappers: passage windows (``passages``: one of
     firstp/maxp/sump/meanp, or None to truncate), the disk score cache, and for ``fast`` /

@@ -22,18 +22,18 @@ from ..first_stage import BM25, Dense
 UNTUNED = (1.0, 0.5, 0.5)
 
 
-def fusion_inputs() -> tuple:
-    return (BM25(), Dense())
+def fusion_inputs(device: str = "auto") -> tuple:
+    return (BM25(), Dense(device=device))
 
 
 def zero_shot_fusion(weights: tuple[float, ...] | None = None, rerank_depth: int | None = None,
-                     name: str = "fusion") -> Fuse:
+                     name: str = "fusion", device: str = "auto") -> Fuse:
     """Registry factory ``"fusion"``: the tuned weights and depth of ``weights/fusion/tuning.json``
     (arguments override them)."""
     tuning = read_tuning(LAB_FUSION_DIR)
     chosen = tuple(tuning.scorer_settings.get("weights", UNTUNED)) if weights is None else tuple(weights)
     depth = (tuning.rerank_depth or 20) if rerank_depth is None else rerank_depth
-    return Fuse(fusion_inputs(), chosen, rerank_depth=depth, label=name,
+    return Fuse(fusion_inputs(device), chosen, rerank_depth=depth, label=name,
                 trained_on=read_provenance(LAB_FUSION_DIR) if weights is None else ())
 
 

@@ -55,6 +55,7 @@ class Listwise(LLMScorer):
     max_passage_words: int | None = 100
     max_new_tokens: int | None = None
     cache: bool = True
+    device: str = "auto"          # an in-process backend's device ("auto": the GPU when there is one)
     name: str = "listwise"
 
     def __post_init__(self):

@@ -33,6 +33,7 @@ class PointwiseLLM(LLMScorer):
     yes: str = "Yes"
     no: str = "No"
     cache: bool = True
+    device: str = "auto"          # an in-process backend's device ("auto": the GPU when there is one)
     name: str = "llm-pointwise"
 
     def score(self, query: str, documents: Sequence[str]) -> list[float]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..components.encoder import TokenEncoder, normalised
+from ..components.encoder import TokenEncoder, normalised, stage_device
 from ..components.models import MINILM
 from .late_interaction import LateInteraction
 
@@ -31,8 +31,15 @@ class ZeroShotMaxSim(LateInteraction):
     mode: str = "exact"          # "fast": bf16 where the CPU has bf16 kernels
     cache: bool = True
     batch_size: int = 32
-    device: str = "cpu"
+    device: str = "auto"         # "auto": CUDA when there is a GPU, else the CPU (OpenVINO)
     name: str = "maxsim"
+
+    def __post_init__(self):
+        stage_device(self.device, self.mode)  # a device that is not here fails now, not mid-run
+
+    @property
+    def runs_on(self) -> str:
+        return stage_device(self.device, self.mode)
 
     def _encoder(self, max_length: int) -> TokenEncoder:
         key = f"encoder{max_length}"

@@ -58,6 +58,7 @@ class Pairwise(LLMScorer):
     max_comparisons: int | None = None
     max_passage_words: int | None = 100
     cache: bool = True
+    device: str = "auto"          # an in-process backend's device ("auto": the GPU when there is one)
     name: str = "pairwise"
 
     def __post_init__(self):

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..components.colbert_ai import import_colbert, query_augmentation, single_process
+from ..components.colbert_ai import colbert_device, import_colbert, query_augmentation, single_process
 from ..components.lab_weights import LAB_COLBERT_DIR
 from ..components.models import MINILM, resolve_model
 from ..components.provenance import write_provenance
@@ -86,6 +86,7 @@ class ColBERTTrainConfig:
     retriever: str = "hybrid"            # first stage the hard negatives come from: "bm25" or "hybrid"
     holdout_queries: int = 100         # train queries kept out of training to tune alpha (no dev split)
     query_augmentation: bool = False   # colbert-ai's [MASK] query padding; off: step 0 ~ zero-shot MaxSim
+    device: str = "auto"               # "auto": the GPU when there is one, else the CPU
     extra: dict = field(default_factory=dict)
 
 
@@ -219,7 +220,7 @@ def ensemble_teacher(cfg: ColBERTTrainConfig):
     from ..rerankers.maxsim import ZeroShotMaxSim
     from .teachers import ensemble_logits
 
-    maxsim = ZeroShotMaxSim(cfg.base)
+    maxsim = ZeroShotMaxSim(cfg.base, device=cfg.device)
 
     def logits(group, texts: list[str]) -> np.ndarray:
         return ensemble_logits(np.asarray(maxsim.score(group.query, texts)), group, cfg.teacher_scale, cfg.label_bonus)
@@ -252,20 +253,23 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
                                maxsteps=cfg.steps, warmup=cfg.warmup, nway=cfg.nway,
                                use_ib_negatives=cfg.in_batch_negatives, amp=False, rank=0, nranks=1, gpus=0)
         from ..components.encoder import resolve_bf16
+        from ..components.models import pick_device
 
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(cfg.bf16, "cpu", training=True))
+        device = pick_device(cfg.device)
+        autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=resolve_bf16(cfg.bf16, device, training=True))
+        print(f"[colbert-train] on {device}", flush=True)
         with Run().context(RunConfig(root=str(work), experiment="colbert", name="run", nranks=1, gpus=0)), \
-                single_process(), frozen_lower_layers(cfg.train_layers), query_augmentation(cfg.query_augmentation), \
-                autocast:
-            trained = train(config, examples, queries, collection)
-        model = ColBERT(name=trained, colbert_config=ColBERTConfig.load_from_checkpoint(trained))
+                single_process(), colbert_device(device), frozen_lower_layers(cfg.train_layers), \
+                query_augmentation(cfg.query_augmentation), autocast:
+            checkpoint = train(config, examples, queries, collection)
+        model = ColBERT(name=checkpoint, colbert_config=ColBERTConfig.load_from_checkpoint(checkpoint))
         model.colbert_config.configure(doc_maxlen=cfg.infer_doc_maxlen)
         if cfg.fp16_weights:
             model.model.half()
         out = Path(cfg.output)
         with atomic_dir(out, replace=True) as staging:
             model.save(str(staging))
-            meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples),
+            meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples), "device": device,
                     "seconds": round(time.time() - started, 1), "torch": torch.__version__}
             (staging / "rerank_lab_training.json").write_text(json.dumps(meta, indent=2, default=str))
             write_provenance(staging, recipe_provenance(trained, {n: d["tuning"] for n, d in stats.items()}))
@@ -273,6 +277,16 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
         shutil.rmtree(work, ignore_errors=True)
     print(f"[colbert-train] saved {out} in {time.time() - started:.0f}s", flush=True)
     return out
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """A ``--device`` that is not here ends the command with one line (exit 2), before any work."""
+    from ..components.models import DeviceUnavailable, pick_device
+
+    try:
+        pick_device(device)
+    except DeviceUnavailable as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -294,9 +308,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query-augmentation", action="store_true",
                         help="pad queries with [MASK] tokens as colbert-ai does (off by default: see query_augmentation)")
     parser.add_argument("--no-bf16", action="store_true")
+    parser.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda, cuda:N")
     parser.add_argument("--tune-only", action="store_true", help="only tune an existing --output")
     parser.add_argument("--tune", action="store_true", help="tune depth and alpha after training (rerank_lab.train.tune)")
     args = parser.parse_args(argv)
+    check_device(parser, args.device)
     from .tune import tune_lab_colbert
 
     if args.tune_only:
@@ -308,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
                                      doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=False if args.no_bf16 else None, split=split,
                                      init=args.init, teacher=args.teacher, retriever=args.retriever,
                                      warmup=args.warmup, query_augmentation=args.query_augmentation,
-                                     allow_test=split == "test" and args.datasets == ["toy"]))
+                                     device=args.device, allow_test=split == "test" and args.datasets == ["toy"]))
     if args.tune and split == "train":
         tune_lab_colbert(args.output)
     if split == "train":

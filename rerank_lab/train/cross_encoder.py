@@ -427,6 +427,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-tune", action="store_true", help="skip tuning after training")
     parser.add_argument("--tune-only", action="store_true", help="only tune existing weights (python -m rerank_lab.train.tune ce)")
     args = vars(parser.parse_args(argv))
+    from .colbert import check_device
+
+    check_device(parser, args["device"])
     no_tune, tune_only = args.pop("no_tune"), args.pop("tune_only")
     prepare, data = args.pop("prepare"), args.pop("data")
     args["datasets"] = tuple(args["datasets"])

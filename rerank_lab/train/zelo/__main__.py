@@ -30,9 +30,14 @@ def main(argv=None) -> None:
     parser.add_argument("--llm", default=None, help="the LLM for pseudo-queries and judging (default: packaged 1.5B)")
     parser.add_argument("--student-steps", type=int, default=StudentConfig.steps)
     parser.add_argument("--source-steps", type=int, default=300)
+    parser.add_argument("--device", default="auto", help="where the judges and the student run: auto (the GPU when "
+                        "there is one), cpu, cuda, cuda:N")
     args = parser.parse_args(argv)
+    from ..colbert import check_device
+
+    check_device(parser, args.device)
     config = AdaptConfig(queries=args.queries, candidates=args.candidates, k=args.k, generator=args.generator,
-                         generator_model=args.llm, student=StudentConfig(steps=args.student_steps))
+                         generator_model=args.llm, student=StudentConfig(steps=args.student_steps, device=args.device))
     if args.budget:
         per_query = config.comparisons // config.queries
         config = AdaptConfig(**{**config.__dict__, "queries": max(1, args.budget // per_query)})
@@ -47,7 +52,7 @@ def main(argv=None) -> None:
     from ...data import load_dataset
 
     start = args.start or MINILM
-    record = adapt(load_dataset(args.corpus), default_judge(args.start, args.llm), start,
+    record = adapt(load_dataset(args.corpus), default_judge(args.start, args.llm, device=args.device), start,
                    args.out or f"zelo-{args.corpus}", config)
     print(json.dumps(record["adaptation"], indent=1, default=str))
 

@@ -136,19 +136,21 @@ def adapt(dataset: Dataset, judge: Judge, start: str, output: str | Path, config
     return record
 
 
-def default_judge(source_model: str | None = None, llm: str | None = None, words: int = 60) -> Judge:
+def default_judge(source_model: str | None = None, llm: str | None = None, words: int = 60,
+                  device: str = "auto") -> Judge:
     """The label-free judge the lab uses: the pairwise LLM (both orders) averaged with zero-shot
-    MaxSim and, when given, the source-trained cross-encoder (none of them saw the target's labels)."""
+    MaxSim and, when given, the source-trained cross-encoder (none of them saw the target's labels);
+    every model on ``device``."""
     from ...llm.defaults import default_model
     from ...rerankers.cross_encoder import cross_encoder
     from ...rerankers.maxsim import ZeroShotMaxSim
     from ...rerankers.pairwise import Pairwise
     from .judges import EnsembleJudge, LLMJudge, RerankerJudge
 
-    members = [LLMJudge(Pairwise(model=llm or default_model(), max_passage_words=words)),
-               RerankerJudge(ZeroShotMaxSim(), temperature=1.0)]
+    members = [LLMJudge(Pairwise(model=llm or default_model(), max_passage_words=words, device=device)),
+               RerankerJudge(ZeroShotMaxSim(device=device), temperature=1.0)]
     if source_model:
-        members.append(RerankerJudge(cross_encoder(source_model), temperature=1.0))
+        members.append(RerankerJudge(cross_encoder(source_model, device=device), temperature=1.0))
     return EnsembleJudge(tuple(members))
 
 
@@ -170,14 +172,16 @@ def leave_one_out(source: str, target: str, folder: str | Path | None = None, co
     source_dir = folder / f"{source}-only"
     if not (source_dir / "config.json").exists():
         train_cross_encoder(TrainConfig(output=str(source_dir), datasets=(source,), max_steps=source_steps,
-                                        max_minutes=None, max_length=128), progress=progress)
+                                        max_minutes=None, max_length=128, device=config.student.device),
+                            progress=progress)
     meta = json.loads((source_dir / "training.json").read_text())
     tuned = tune(lambda s: cross_encoder(str(source_dir), max_length=256, name=f"{source}-only"), [{}],
                  tuning_sets({source: meta["tuning"][source]}), depths=(depth,), progress=progress)
     alpha = tuned["chosen"]["alpha"]
     student_dir = folder / f"{source}-only+zelo-{target}"
     target_corpus = load_dataset(target, split="test")  # only its corpus is used to adapt
-    record = adapt(target_corpus, default_judge(str(source_dir), llm), str(source_dir), student_dir, config, progress)
+    record = adapt(target_corpus, default_judge(str(source_dir), llm, device=config.student.device), str(source_dir),
+                   student_dir, config, progress)
     test = load_dataset(target, split="test")
     first = hybrid() % 100
     mix = lambda path, label: Interpolate(cross_encoder(str(path), max_length=256, name=label), alpha=alpha,  # noqa: E731
