@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from .cost import StageCost, add_counters, counter_delta, model_time
 from .data import Corpus, Queries
-from .progress import advance, in_job
+from .progress import advance, in_job, progress_bar
 from .reranker import as_reranker, counters_of, reranker_name
 from .run import Run
 
@@ -209,8 +209,6 @@ class Rerank(Stage):
         return (self.reranker,)
 
     def transform(self, queries, corpus, previous=None):
-        from tqdm.auto import tqdm
-
         if previous is None:
             raise ValueError(f"{self.name} is a reranker: give it candidates, e.g. bm25 % 100 >> {self.name}")
         todo = [q for q in previous.rankings if q in queries]
@@ -221,7 +219,7 @@ class Rerank(Stage):
         items = 0
         start = time.perf_counter()
         step = self.batch_queries if callable(getattr(self.reranker, "score_batch", None)) else 1
-        bar = tqdm(total=len(todo), desc=self.name, leave=False,
+        bar = progress_bar(total=len(todo), desc=self.name, leave=False,
                    disable=not self.progress or len(todo) < 2 or in_job())
         for first in range(0, len(todo), step):
             chunk = todo[first:first + step]

@@ -149,7 +149,7 @@ class Dense(FirstStage):
 
     def corpus_embeddings(self, corpus) -> tuple[list[str], np.ndarray]:
         """(doc ids, embeddings) of ``corpus``, encoding only chunks the store lacks."""
-        from tqdm.auto import tqdm
+        from ..core.progress import progress_bar
 
         fingerprint = corpus_fingerprint(corpus)
         memory = self._state.setdefault("corpora", {})
@@ -159,7 +159,7 @@ class Dense(FirstStage):
         if isinstance(self.encoder, TokenEncoder):
             self.encoder._loaded()  # loading (and graph conversion) is not the documents' cost
         chunks = self.corpus_chunks(corpus)
-        matrices = [self.chunk_embeddings(store, texts) for texts in tqdm(
+        matrices = [self.chunk_embeddings(store, texts) for texts in progress_bar(
             chunks, desc=f"encoding corpus ({self.name})", unit="chunk", disable=len(chunks) < 2)]
         store.flush()
         matrix = np.concatenate(matrices) if matrices else np.zeros((0, 1), np.float32)

@@ -314,7 +314,7 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
     """Run (or resume) the recipe; export the model to ``config.output``. Returns the curve.
     ``data``: a :func:`save_training_data` bundle to train from instead of mining groups here."""
     import torch
-    from tqdm.auto import tqdm
+    from ..core.progress import progress_bar
     from transformers import get_linear_schedule_with_warmup
 
     random.seed(config.seed)
@@ -357,7 +357,7 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
 
     model.train()
     start = time.perf_counter()
-    bar = tqdm(total=config.max_steps, initial=step, desc="training cross-encoder", disable=not progress)
+    bar = progress_bar(total=config.max_steps, initial=step, desc="training cross-encoder", disable=not progress)
     while step < config.max_steps:
         if config.max_minutes is not None and spent + (time.perf_counter() - start) / 60 >= config.max_minutes:
             print(f"CPU budget of {config.max_minutes} min reached at step {step}")

@@ -88,7 +88,7 @@ def pseudo_queries(dataset: Dataset, n: int, kind: str = "title", seed: int = 0,
             rest = " ".join(parts[:i] + parts[i + 1:])
             out.append(PseudoQuery(f"ict-{d}", parts[i], d, kind, f"{dataset.corpus[d].title} {rest}".strip()))
         return out
-    from tqdm.auto import tqdm
+    from ..core.progress import progress_bar
 
     from ..llm.backends import load_backend
     from ..llm.cached import CachedBackend
@@ -96,7 +96,7 @@ def pseudo_queries(dataset: Dataset, n: int, kind: str = "title", seed: int = 0,
     from ..llm.scorer import truncate_words
 
     llm = CachedBackend(load_backend(model or default_model()))
-    for d in tqdm(chosen, desc="writing pseudo-queries", disable=not progress or len(chosen) < 5):
+    for d in progress_bar(chosen, desc="writing pseudo-queries", disable=not progress or len(chosen) < 5):
         prompt = QUERY_PROMPT.format(document=truncate_words(dataset.corpus[d].full_text, words))
         text = clean_query(llm.generate([{"role": "user", "content": prompt}], max_new_tokens=40).text)
         if text:

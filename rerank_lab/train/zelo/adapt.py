@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,8 +34,6 @@ from .sampling import cycle_plan
 from .student import ScoredGroup, StudentConfig, train_student
 
 GENERATORS = ("llm", "title")
-QUERY_PROMPT = ("Write the short search query that a user would type to find the following document. "
-                "Reply with the query only, no quotes.\n\nDocument: {document}")
 
 
 @dataclass(frozen=True)
@@ -58,36 +55,20 @@ class AdaptConfig:
 
 def pseudo_queries(dataset: Dataset, n: int, generator: str = "llm", model: str | None = None, words: int = 120,
                    seed: int = 0) -> dict[str, tuple[str, str]]:
-    """``{pseudo query id: (query text, source document id)}`` for ``n`` sampled documents with text.
-    LLM generations are cached through the shared LLM call cache."""
+    """``{pseudo query id: (query text, source document id)}`` for up to ``n`` sampled documents
+    (:func:`rerank_lab.train.pseudo.pseudo_queries`: LLM generations cleaned of code and markdown,
+    cached through the shared LLM call cache; rejected ones are left out)."""
+    from ..pseudo import pseudo_queries as write
+
     if generator not in GENERATORS:
         raise ValueError(f"unknown generator {generator!r}: use one of {', '.join(GENERATORS)}")
-    rng = random.Random(seed)
-    pool = sorted(d for d, doc in dataset.corpus.items() if len(doc.text.split()) >= 20 and doc.title)
-    chosen = rng.sample(pool, min(n, len(pool)))
-    out = {}
-    if generator == "title":
-        return {f"pq-{d}": (dataset.corpus[d].title, d) for d in chosen}
-    from ...llm.backends import load_backend
-    from ...llm.cached import CachedBackend
-    from ...llm.defaults import default_model
-    from ...llm.scorer import truncate_words
-
-    llm = CachedBackend(load_backend(model or default_model()))
-    from tqdm.auto import tqdm
-
-    for d in tqdm(chosen, desc="writing pseudo-queries", disable=len(chosen) < 5):
-        prompt = QUERY_PROMPT.format(document=truncate_words(dataset.corpus[d].full_text, words))
-        text = llm.generate([{"role": "user", "content": prompt}], max_new_tokens=24).text
-        text = text.strip().strip('"').split("\n")[0].strip()
-        out[f"pq-{d}"] = (text or dataset.corpus[d].title, d)
-    return out
+    return {p.query_id: (p.text, p.source) for p in write(dataset, n, generator, seed, model, words)}
 
 
 def scored_groups(dataset: Dataset, judge: Judge, config: AdaptConfig, first_stage=None,
                   progress: bool = True) -> tuple[list[ScoredGroup], dict]:
     """Pseudo-queries -> hybrid candidates -> judged sparse pairs -> Thurstone scores, per query."""
-    from tqdm.auto import tqdm
+    from ...core.progress import progress_bar
 
     from ...core.data import Query
     from ...first_stage import hybrid
@@ -101,7 +82,7 @@ def scored_groups(dataset: Dataset, judge: Judge, config: AdaptConfig, first_sta
     store = KeyValueStore.open("zelo")
     groups, stats = [], {"judged": 0, "cache_hits": 0, "judge_seconds": 0.0, "agreement": [],
                          "intransitive_triples": 0, "pseudo_queries": len(queries)}
-    for qid in tqdm(list(candidates.rankings), desc="judging pairs", disable=not progress):
+    for qid in progress_bar(list(candidates.rankings), desc="judging pairs", disable=not progress):
         doc_ids = candidates.doc_ids(qid)
         if len(doc_ids) < 2:
             continue

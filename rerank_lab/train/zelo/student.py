@@ -73,7 +73,7 @@ def train_student(examples: Sequence[ScoredGroup], start: str = MINILM, output: 
     record. The student's provenance is ``start``'s (what the body already learned) plus
     ``trained_on`` (what ``examples`` came from)."""
     import torch
-    from tqdm.auto import tqdm
+    from ...core.progress import progress_bar
     from transformers import get_linear_schedule_with_warmup
 
     from ...components.encoder import resolve_bf16
@@ -89,7 +89,7 @@ def train_student(examples: Sequence[ScoredGroup], start: str = MINILM, output: 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * config.steps), config.steps)
     curve, started = [], time.perf_counter()
-    for _ in tqdm(range(config.steps), desc="training the zELO student", disable=not progress):
+    for _ in progress_bar(range(config.steps), desc="training the zELO student", disable=not progress):
         groups = [examples[rng.randrange(len(examples))] for _ in range(config.groups_per_step)]
         queries, docs, targets = _batch(groups, config.group_size, rng)
         enc = tokenizer(queries, docs, truncation="only_second", max_length=config.max_length, padding=True,
