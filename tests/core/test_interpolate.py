@@ -56,3 +56,28 @@ def test_constant_scores_normalise_to_zero():
     assert normalised({}, "minmax") == {}
     with pytest.raises(ValueError, match="normalise"):
         normalised({"a": 1.0}, "rank")
+
+
+def test_fuse_weighs_the_previous_run_and_each_inputs_own_scores(toy):
+    from rerank_lab.core.interpolate import Fuse
+    from rerank_lab.core.provenance import provenance
+
+    first = (BM25() % 6)(toy)
+    rec = Recorder("overlap")
+    keep = Fuse((rec,), weights=(1.0, 0.0), rerank_depth=4).transform(toy.queries, toy.corpus, first)
+    alone = Rerank(rec).transform(toy.queries, toy.corpus, first.top(4))
+    only_rec = Fuse((rec,), weights=(0.0, 1.0), rerank_depth=4).transform(toy.queries, toy.corpus, first)
+    for q in toy.queries:
+        assert keep.doc_ids(q) == first.doc_ids(q)
+        assert only_rec.doc_ids(q)[:4] == alone.doc_ids(q) and only_rec.doc_ids(q)[4:] == first.doc_ids(q)[4:]
+    # a first stage as an input contributes the score it gives each candidate over the whole corpus
+    q = next(iter(toy.queries))
+    by_hand = normalised(dict((BM25() % 1000)(toy).rankings[q]))
+    fused = Fuse((BM25(),), weights=(0.0, 1.0), rerank_depth=None).transform(toy.queries, toy.corpus, first)
+    expected = sorted(first.doc_ids(q), key=lambda d: -normalised({x: by_hand.get(x, min(by_hand.values()))
+                                                                   for x in first.doc_ids(q)})[d])
+    assert fused.doc_ids(q) == expected
+    with pytest.raises(ValueError, match="one weight for the previous run"):
+        Fuse((rec,), weights=(1.0,))
+    tuned = Fuse((rec,), weights=(1.0, 0.5), trained_on=("scifact:train",))
+    assert [r.label for r in provenance(tuned)] == ["scifact:train"]
