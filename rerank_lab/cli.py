@@ -62,16 +62,24 @@ def lift_pipelines(first_stage: str = "hybrid", rerankers=LIFT_RERANKERS) -> dic
     return {spec: parse_pipeline(spec, shared) for spec in specs}
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer, with a message that says what to do otherwise."""
+def _positive(text: str, what: str, instead: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of queries, got {value} "
-                                         f"(leave --max-queries out to use every query)")
+        raise argparse.ArgumentTypeError(f"must be a positive {what}, got {value} ({instead})")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of ``--max-queries``: a positive number of queries."""
+    return _positive(text, "number of queries", "leave --max-queries out to use every query")
+
+
+def depth(text: str) -> int:
+    """argparse type of ``--depths``: a positive number of candidates."""
+    return _positive(text, "depth (candidates reranked per query)", "e.g. --depths 10 20 50 100")
 
 
 def _dataset(name: str, split: str, max_queries: int | None, seed: int):
@@ -103,7 +111,10 @@ def _plan(dataset, pipelines: dict) -> None:
 def cmd_evaluate(args) -> int:
     from .analysis.experiment import Experiment
     from .analysis.manifest import machine
+    from .core.files import writable
 
+    if args.save_run:
+        writable(args.save_run)  # refused now, not after the run
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     metrics = list(dict.fromkeys(["ndcg@10", "recall@100", "judged@10", *args.metrics]))
     exp = Experiment(dataset, {args.pipeline: args.pipeline}, metrics, executor=_executor(args),
@@ -142,7 +153,9 @@ def cmd_sweep(args) -> int:
     from .analysis.manifest import machine, safe_name
     from .analysis.plots import sweep_plot
     from .analysis.sweep import sweep
+    from .core.files import writable
 
+    writable(args.out, folder=True)
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     print(f"plan: sweep {args.pipeline} at depths {', '.join(map(str, args.depths))} on {dataset.name}/{dataset.split} "
           f"({len(dataset.queries)} queries; each document scored once, deeper cuts reuse the scores); "
@@ -171,10 +184,11 @@ def cmd_sweep(args) -> int:
 def cmd_lift(args) -> int:
     from .analysis.experiment import Experiment
     from .analysis.plots import lift_charts
-    from .core.files import atomic_write_text
+    from .core.files import atomic_write_text, writable
 
     if args.pipelines and args.rerankers:
         raise SystemExit("rerank-lab lift: give --pipelines or --rerankers, not both")
+    writable(args.out, folder=True)
     pipelines = {p: p for p in args.pipelines} if args.pipelines else \
         lift_pipelines(rerankers=args.rerankers or LIFT_RERANKERS)
     out = Path(args.out)
@@ -238,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="how deep to rerank: one evaluation per depth, peak marked, plot saved")
     sw.add_argument("dataset")
     sw.add_argument("pipeline", help="a first stage and one reranker, e.g. 'hybrid>>ce'")
-    sw.add_argument("--depths", nargs="+", type=positive_int, default=[10, 20, 50, 100])
+    sw.add_argument("--depths", nargs="+", type=depth, default=[10, 20, 50, 100])
     sw.add_argument("--metric", default="ndcg@10")
     _common(sw)
     sw.add_argument("--out", default="results", help="folder for the plot")
