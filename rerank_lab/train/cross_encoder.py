@@ -275,6 +275,27 @@ def batch_loss(model, tokenizer, batch: Sequence[Group], texts: dict[str, dict],
     return group_loss(logits, t, config), len(queries), long
 
 
+class UnsafeCheckpoint(ValueError):
+    """A training checkpoint that holds more than tensors and plain values (pickled code)."""
+
+
+def load_checkpoint(path: str | os.PathLike, device=None) -> dict:
+    """A training checkpoint (tensors, numbers, strings, lists and dicts only), loaded with
+    ``torch.load(weights_only=True)``: the cache folder may be shared, and unpickling anything else
+    could run code written by whoever wrote there. Anything else is refused in one line."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, weights_only=True, map_location=device)
+    except pickle.UnpicklingError as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "global" in line),
+                      str(exc).splitlines()[0] if str(exc) else "not a weights-only checkpoint")
+        raise UnsafeCheckpoint(f"refusing to load the training checkpoint {path}: it holds pickled objects, not "
+                               f"only tensors ({detail}); delete it to train from the start") from None
+
+
 def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | os.PathLike | None = None
                         ) -> TrainResult:
     """Run (or resume) the recipe; export the model to ``config.output``. Returns the curve.
@@ -306,7 +327,7 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
     ckpt = cache_dir("train") / f"ce-{config.key()}.pt"
     step, curve, pairs, spent, truncated = 0, [], 0, 0.0, 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False, map_location=device)
+        state = load_checkpoint(ckpt, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
