@@ -50,3 +50,18 @@ def required(module: str, extra: str):
     except Exception as exc:  # noqa: BLE001 - an extra that fails to import for any reason is a failure
         pytest.fail(f"{module} (the '{extra}' extra) does not import: {type(exc).__name__}: {exc}; the test "
                     f"command installs every extra: pip install -e '.[all,dev]'", pytrace=False)
+
+
+def seeded_cross_encoder(folder: Path, num_labels: int = 1) -> str:
+    """The offline MiniLM body with a seeded, untrained classification head, saved to ``folder``
+    (equality and plumbing tests need a real network, not a trained one)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rerank_lab.components.models import MINILM, resolve_model
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(resolve_model(MINILM), num_labels=num_labels)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_model(MINILM)).save_pretrained(folder)
+    return str(folder)
