@@ -178,7 +178,7 @@ def leave_one_out(source: str, target: str, folder: str | Path | None = None, co
                  tuning_sets({source: meta["tuning"][source]}), depths=(depth,), progress=progress)
     alpha = tuned["chosen"]["alpha"]
     student_dir = folder / f"{source}-only+zelo-{target}"
-    target_corpus = load_dataset(target, split="test")  # only its corpus is used to adapt
+    target_corpus = load_dataset(target, split="test")  # adaptation reads its corpus only
     record = adapt(target_corpus, default_judge(str(source_dir), llm), str(source_dir), student_dir, config, progress)
     test = load_dataset(target, split="test")
     first = hybrid() % 100
