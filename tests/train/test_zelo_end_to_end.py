@@ -82,6 +82,7 @@ def test_judge_seconds_are_the_judges_compute_not_its_cache_reads(tmp_path, monk
     cold_judge = RerankerJudge(ZeroShotMaxSim())
     _, cold = judge_query(cold_judge, "what causes scurvy?", DOCS, pairs, KeyValueStore(tmp_path / "votes-a.sqlite"))
     encoded = cold_judge.counters["docs_encoded"]
+    cold_judge.reranker.flush()  # as a reranking stage does when it ends
     warm_judge = RerankerJudge(ZeroShotMaxSim())  # its token store now holds every document
     _, warm = judge_query(warm_judge, "what causes scurvy?", DOCS, pairs, KeyValueStore(tmp_path / "votes-b.sqlite"))
     assert encoded == len(DOCS) and warm_judge.counters.get("docs_encoded", 0) == 0

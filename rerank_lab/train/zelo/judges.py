@@ -112,7 +112,7 @@ def judge_query(judge: Judge, query: str, documents: Sequence[str], pairs: Seque
     does). Model time is the judge's compute with empty caches: what its rerankers' own caches
     (LLM calls, token embeddings) saved is added back and their lookups and model loading taken off
     (:func:`~rerank_lab.core.cost.model_time`), so warm inner caches do not shrink it."""
-    store = store or KeyValueStore.open("zelo")
+    store = store if store is not None else KeyValueStore.open("zelo")  # an empty store is falsy (len 0)
     judge_key = stable_hash(judge.identity(), length=32)
     keys = [text_key(judge_key, query, documents[i], documents[j]) for i, j in pairs]
     found = store.get_many(keys)
