@@ -257,8 +257,8 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
         with Run().context(RunConfig(root=str(work), experiment="colbert", name="run", nranks=1, gpus=0)), \
                 single_process(), frozen_lower_layers(cfg.train_layers), query_augmentation(cfg.query_augmentation), \
                 autocast:
-            trained = train(config, examples, queries, collection)
-        model = ColBERT(name=trained, colbert_config=ColBERTConfig.load_from_checkpoint(trained))
+            checkpoint = train(config, examples, queries, collection)
+        model = ColBERT(name=checkpoint, colbert_config=ColBERTConfig.load_from_checkpoint(checkpoint))
         model.colbert_config.configure(doc_maxlen=cfg.infer_doc_maxlen)
         if cfg.fp16_weights:
             model.model.half()
