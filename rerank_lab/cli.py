@@ -46,8 +46,8 @@ def lift_pipelines(first_stage: str = "hybrid", rerankers=LIFT_RERANKERS, device
     both; no result changes). ``device``: where every model runs (None: each stage's ``"auto"``)."""
     from .core.stage import as_stage
     from .first_stage import BM25, RRF, Dense
-    from .rerankers import reranker_factory
-    from .specs import build, parse_pipeline
+    from .rerankers import load_reranker
+    from .specs import parse_pipeline
 
     shared: dict = {}
     if "maxsim" in rerankers:  # whichever of dense and hybrid encodes the corpus first keeps the tokens
@@ -56,23 +56,31 @@ def lift_pipelines(first_stage: str = "hybrid", rerankers=LIFT_RERANKERS, device
     specs = ["bm25", "dense", "hybrid"]
     for name in rerankers:
         try:
-            shared[name] = as_stage(build(reranker_factory(name), device))
+            shared[name] = as_stage(load_reranker(name, device=device))
         except (OSError, ImportError):  # weights not trained here, or the family's extra not installed
             continue
         specs.append(f"{first_stage}>>{name}")
     return {spec: parse_pipeline(spec, shared, device) for spec in specs}
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer, with a message that says what to do otherwise."""
+def _positive(text: str, what: str, instead: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of queries, got {value} "
-                                         f"(leave --max-queries out to use every query)")
+        raise argparse.ArgumentTypeError(f"must be a positive {what}, got {value} ({instead})")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of ``--max-queries``: a positive number of queries."""
+    return _positive(text, "number of queries", "leave --max-queries out to use every query")
+
+
+def depth(text: str) -> int:
+    """argparse type of ``--depths``: a positive number of candidates."""
+    return _positive(text, "depth (candidates reranked per query)", "e.g. --depths 10 20 50 100")
 
 
 def _dataset(name: str, split: str, max_queries: int | None, seed: int):
@@ -115,8 +123,11 @@ def cmd_evaluate(args) -> int:
     from .analysis.experiment import Experiment
     from .analysis.manifest import machine
     from .components.models import device_name
+    from .core.files import writable
     from .specs import parse_pipeline
 
+    if args.save_run:
+        writable(args.save_run)  # refused now, not after the run
     device = _device(args)
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     metrics = list(dict.fromkeys(["ndcg@10", "recall@100", "judged@10", *args.metrics]))
@@ -157,8 +168,10 @@ def cmd_sweep(args) -> int:
     from .analysis.manifest import machine, safe_name
     from .analysis.plots import sweep_plot
     from .analysis.sweep import sweep
+    from .core.files import writable
     from .specs import parse_pipeline
 
+    writable(args.out, folder=True)
     device = _device(args)
     dataset = _dataset(args.dataset, args.split, args.max_queries, args.seed)
     print(f"plan: sweep {args.pipeline} at depths {', '.join(map(str, args.depths))} on {dataset.name}/{dataset.split} "
@@ -189,12 +202,13 @@ def cmd_sweep(args) -> int:
 def cmd_lift(args) -> int:
     from .analysis.experiment import Experiment
     from .analysis.plots import lift_charts
-    from .core.files import atomic_write_text
+    from .core.files import atomic_write_text, writable
 
     from .specs import parse_pipeline
 
     if args.pipelines and args.rerankers:
         raise SystemExit("rerank-lab lift: give --pipelines or --rerankers, not both")
+    writable(args.out, folder=True)
     device = _device(args)
     shared: dict = {}
     pipelines = {p: parse_pipeline(p, shared, device) for p in args.pipelines} if args.pipelines else \
@@ -262,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="how deep to rerank: one evaluation per depth, peak marked, plot saved")
     sw.add_argument("dataset")
     sw.add_argument("pipeline", help="a first stage and one reranker, e.g. 'hybrid>>ce'")
-    sw.add_argument("--depths", nargs="+", type=positive_int, default=[10, 20, 50, 100])
+    sw.add_argument("--depths", nargs="+", type=depth, default=[10, 20, 50, 100])
     sw.add_argument("--metric", default="ndcg@10")
     _common(sw)
     sw.add_argument("--out", default="results", help="folder for the plot")

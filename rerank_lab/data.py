@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -29,6 +30,11 @@ from .core.data import IDENTICAL_ID_DATASETS, Dataset, Document, Qrels, Query, c
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 TOY_ROOT = Path(__file__).parent / "toy"
+# Names go into file paths and the download URL: plain words only, one sub-folder at most
+# (a CQADupStack forum: "cqadupstack/android"), never "..", an absolute path or a query string.
+_WORD = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_NAME = re.compile(rf"^{_WORD}(/{_WORD})?$")
+_SPLIT = re.compile(rf"^{_WORD}$")
 
 
 class DataError(ValueError):
@@ -55,15 +61,26 @@ def download_root() -> Path:
     return Path.home() / ".cache" / "rerank_lab" / "beir"
 
 
+def check_name(name: str, split: str | None = None) -> None:
+    """Refuse a dataset name or split that is not a plain name (before it reaches a path or a URL)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise DataError(f"dataset name {name!r} is not a dataset name: use letters, digits, '.', '_' and '-' "
+                        f"(e.g. 'scifact', or 'cqadupstack/android' for a sub-folder)")
+    if split is not None and (not isinstance(split, str) or not _SPLIT.match(split)):
+        raise DataError(f"split {split!r} is not a split name: use letters, digits, '.', '_' and '-' "
+                        f"(e.g. 'test', 'dev', 'train'); it names qrels/<split>.tsv")
+
+
 def dataset_dir(name: str, download: bool = True) -> Path:
     """Find ``name`` under RERANK_LAB_DATA (or the download cache); download it if allowed."""
+    check_name(name)
     if name == "toy":
         return TOY_ROOT
     candidates = [r / name for r in (data_root(), download_root()) if r is not None]
     for path in candidates:
         if (path / "corpus.jsonl").exists():
             return path
-    if not download:
+    if not download or "/" in name:  # BEIR publishes whole datasets only
         raise DataError(_missing_message(name, candidates))
     try:
         return download_beir(name, download_root())
@@ -84,6 +101,8 @@ def download_beir(name: str, root: Path) -> Path:
     """Download and unzip a BEIR dataset with the ``beir`` package, atomically."""
     from beir import util
 
+    check_name(name)
+
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}.") as tmp:
         folder = Path(util.download_and_unzip(BEIR_URL.format(name=name), tmp))
@@ -94,21 +113,31 @@ def download_beir(name: str, root: Path) -> Path:
 
 
 # -- reading ----------------------------------------------------------------------
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file; a line that is not UTF-8 is an error naming the file and line."""
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                yield line_no, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{line_no}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
+                                f"{exc.start + 1} of the line); save the file as UTF-8.") from None
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     if not path.exists():
         raise DataError(f"{path} is missing: a BEIR dataset folder needs corpus.jsonl, queries.jsonl and qrels/.")
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}). "
-                                f"Fix or remove that line.") from None
-            if not isinstance(record, dict) or "_id" not in record:
-                raise DataError(f"{path}:{line_no}: each line must be a JSON object with an '_id' field.")
-            yield line_no, record
+    for line_no, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line_no}: malformed JSON ({exc.msg} at column {exc.colno}). "
+                            f"Fix or remove that line.") from None
+        if not isinstance(record, dict) or "_id" not in record:
+            raise DataError(f"{path}:{line_no}: each line must be a JSON object with an '_id' field.")
+        yield line_no, record
 
 
 def read_corpus(path: Path, problems: list[str]) -> dict[str, Document]:
@@ -125,6 +154,9 @@ def read_corpus(path: Path, problems: list[str]) -> dict[str, Document]:
             empty.append(doc_id)
         corpus[doc_id] = doc
         first_line[doc_id] = line_no
+    if not corpus:
+        raise DataError(f"{path} holds no documents: nothing to retrieve. Give it one JSON object per line "
+                        f"({{\"_id\", \"title\", \"text\"}}).")
     if empty:
         problems.append(f"{path}: {len(empty)} document(s) have no title and no text (e.g. {empty[0]!r}); "
                         f"they stay in the corpus and can only be retrieved by chance.")
@@ -150,21 +182,20 @@ def read_qrels(path: Path) -> Qrels:
         raise DataError(f"{path} is missing: no {path.stem!r} split. Available splits: "
                         f"{', '.join(splits) or 'none (no qrels/ folder)'}.")
     qrels: Qrels = {}
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            parts = line.rstrip("\n\r").split("\t")
-            if line_no == 1 and parts[0] == "query-id":
-                continue
-            if not line.strip():
-                continue
-            if len(parts) != 3:
-                raise DataError(f"{path}:{line_no}: expected 3 tab-separated columns "
-                                f"'query-id corpus-id score', found {len(parts)}.")
-            qid, doc_id, score = parts
-            try:
-                qrels.setdefault(qid, {})[doc_id] = int(float(score))
-            except ValueError:
-                raise DataError(f"{path}:{line_no}: relevance {score!r} is not a number.") from None
+    for line_no, line in _lines(path):
+        parts = line.rstrip("\n\r").split("\t")
+        if line_no == 1 and parts[0] == "query-id":
+            continue
+        if not line.strip():
+            continue
+        if len(parts) != 3:
+            raise DataError(f"{path}:{line_no}: expected 3 tab-separated columns "
+                            f"'query-id corpus-id score', found {len(parts)}.")
+        qid, doc_id, score = parts
+        try:
+            qrels.setdefault(qid, {})[doc_id] = int(float(score))
+        except ValueError:
+            raise DataError(f"{path}:{line_no}: relevance {score!r} is not a number.") from None
     return qrels
 
 
@@ -176,6 +207,7 @@ def load_dataset(name: str, split: str = "test", download: bool = True, strict: 
     not in the corpus (they count as relevant-but-unretrievable, as in trec_eval), judged
     queries missing from queries.jsonl (dropped).
     """
+    check_name(name, split)
     folder = dataset_dir(name, download=download)
     problems: list[str] = []
     qrels = read_qrels(folder / "qrels" / f"{split}.tsv")

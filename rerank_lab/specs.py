@@ -16,7 +16,7 @@ from typing import Callable
 
 from .core.stage import Cascade, Cutoff, FirstStage, Stage, as_stage
 from .first_stage import BM25, Dense, hybrid
-from .rerankers import REGISTRY, reranker_factory
+from .rerankers import REGISTRY, load_reranker
 
 #: candidates a first stage hands to the first reranker when the spec gives no ``%k``
 DEFAULT_CANDIDATES = 100
@@ -63,7 +63,7 @@ def parse_pipeline(spec: str, shared: dict[str, Stage] | None = None, device: st
             if name in FIRST_STAGES:
                 shared[name] = build(FIRST_STAGES[name], device)
             elif name in REGISTRY:
-                shared[name] = as_stage(build(reranker_factory(name), device))
+                shared[name] = as_stage(load_reranker(name, device=device))
             else:
                 raise ValueError(f"unknown stage {name!r} in {spec!r}; first stages: {', '.join(FIRST_STAGES)}; "
                                  f"rerankers: {', '.join(sorted(REGISTRY)) or 'none registered'}")

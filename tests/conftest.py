@@ -42,3 +42,12 @@ def toy():
     from rerank_lab import load_dataset
 
     return load_dataset("toy")
+
+
+@pytest.fixture(scope="module", params=["llamacpp", "transformers"])
+def small_llm(request):
+    """The packaged 0.5B GGUF on each offline runtime (loaded once per test module)."""
+    from rerank_lab.llm.backends import load_backend
+    from rerank_lab.llm.packaged import SMALL_GGUF
+
+    return load_backend(SMALL_GGUF, request.param)

@@ -134,3 +134,43 @@ def test_training_split_holds_out_tuning_queries(beir_root):
     assert len(train) + len(held) < len(qrels)  # ... which costs the training queries citing them
     train, tune, split = split_queries("nfcorpus", holdout=100, seed=7)
     assert split == "dev" and tune and not set(train) & set(tune)  # a dev split is used as it is
+
+
+@pytest.mark.parametrize("name, split, message", [
+    ("../etc", "test", r"dataset name '\.\./etc' is not a dataset name"),
+    ("/abs/path", "test", "is not a dataset name"),
+    ("scifact?x=1", "test", "is not a dataset name"),
+    ("ds", "../../secret", r"split '\.\./\.\./secret' is not a split name"),
+    ("ds", "te st", "is not a split name"),
+])
+def test_names_and_splits_are_checked_before_they_reach_a_path_or_url(local_root, monkeypatch, name, split, message):
+    from rerank_lab import data
+
+    write_beir(local_root / "ds", [doc("d1")], [query("q1")], [("q1", "d1", 1)])
+    monkeypatch.setattr(data, "download_beir", lambda *a: pytest.fail("a bad name reached the download"))
+    with pytest.raises(DataError, match=message):
+        load_dataset(name, split=split)
+
+
+def test_a_sub_folder_dataset_loads_and_is_never_downloaded(local_root):
+    write_beir(local_root / "cqadupstack" / "android", [doc("d1")], [query("q1")], [("q1", "d1", 1)])
+    assert len(load_dataset("cqadupstack/android").corpus) == 1
+    with pytest.raises(DataError, match="not found"):
+        load_dataset("cqadupstack/gaming")
+
+
+@pytest.mark.parametrize("file, line, old, new", [("corpus.jsonl", 2, b"other", b"\xffother"),
+                                                   ("queries.jsonl", 1, b"question", b"\xe9t\xe9"),
+                                                   ("qrels/test.tsv", 2, b"d1", b"d\xff1")])
+def test_a_line_that_is_not_utf8_names_the_file_and_line(local_root, file, line, old, new):
+    folder = write_beir(local_root / "ds", [doc("d1"), doc("d2", "other text")], [query("q1")], [("q1", "d1", 1)])
+    path = folder / file
+    path.write_bytes(path.read_bytes().replace(old, new, 1))
+    with pytest.raises(DataError, match=rf"{file}:{line}: not UTF-8 text.*save the file as UTF-8"):
+        load_dataset("ds", download=False)
+
+
+def test_an_empty_corpus_is_an_error_naming_it(local_root):
+    write_beir(local_root / "ds", [], [query("q1")], [("q1", "d1", 1)])
+    with pytest.raises(DataError, match=r"ds/corpus\.jsonl holds no documents"):
+        load_dataset("ds", download=False)

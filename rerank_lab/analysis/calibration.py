@@ -116,16 +116,36 @@ class Calibrator:
             return self._model.predict_proba(scores.reshape(-1, 1))[:, 1]
         return self._model.predict(scores)
 
+    def probabilities(self, run: Run) -> dict[str, list[tuple[str, float]]]:
+        """Each ranking's (doc id, calibrated probability), in the run's order."""
+        return {q: list(zip([d for d, _ in r], self.predict(np.array([s for _, s in r])).tolist())) if r else []
+                for q, r in run.rankings.items()}
+
     def apply(self, run: Run) -> Run:
-        """The same rankings with calibrated probabilities as scores."""
-        scores = {q: dict(zip([d for d, _ in r], self.predict(np.array([s for _, s in r])).tolist()))
-                  for q, r in run.rankings.items() if r}
-        scores.update({q: {} for q, r in run.rankings.items() if not r})
+        """The same rankings with calibrated probabilities as scores (isotonic maps scores
+        monotonically; Platt does when its fitted slope is positive, as for any scorer better than
+        chance). Isotonic regression is a step function and ties scores: a tie keeps the run's order,
+        each tied document one float step (about 1e-16) below the one before it, so that any sort by
+        score gives back the run's ranking."""
+        scores = {q: dict(zip([d for d, _ in pairs], _keep_order([p for _, p in pairs])))
+                  for q, pairs in self.probabilities(run).items()}
         return Run.from_scores(scores, name=f"{run.name}+{self.method}", costs=run.costs)
 
 
+def _keep_order(values: list[float]) -> list[float]:
+    """``values`` with each run of ties made strictly decreasing by the smallest float steps (a value
+    above the one before it, from a calibration that reverses the order, is left as it is)."""
+    out = list(values)
+    for i in range(1, len(out)):
+        if values[i] <= values[i - 1] and out[i] >= out[i - 1]:
+            out[i] = float(np.nextafter(out[i - 1], -np.inf))
+    return out
+
+
 def threshold(run: Run, calibrator: Calibrator, p: float = 0.5) -> tuple[Run, dict[str, int]]:
-    """Keep the documents whose calibrated relevance is at least ``p``; also how many each query keeps."""
+    """Keep the documents whose calibrated relevance is at least ``p`` (in the run's order); also how
+    many each query keeps."""
     calibrated = calibrator.apply(run)
-    kept = {q: {d: s for d, s in r if s >= p} for q, r in calibrated.rankings.items()}
+    keep = {q: {d for d, prob in pairs if prob >= p} for q, pairs in calibrator.probabilities(run).items()}
+    kept = {q: {d: s for d, s in r if d in keep[q]} for q, r in calibrated.rankings.items()}
     return Run.from_scores(kept, name=f"{run.name}>={p}"), {q: len(r) for q, r in kept.items()}

@@ -64,8 +64,8 @@ def _unaugment(result, pad_token_id: int):
 @contextmanager
 def query_augmentation(enabled: bool):
     """Within the block every colbert-ai ``QueryTokenizer`` pads queries instead of filling
-    them with [MASK] tokens when ``enabled`` is False (an ablation in the ColBERT training notes
-    measures why: an untrained body's [MASK] vectors match everything and drown short queries)."""
+    them with [MASK] tokens when ``enabled`` is False (an untrained body's [MASK] vectors match every
+    document token and drown short queries; docs/training.md says how to compare both)."""
     if enabled:
         yield
         return

@@ -5,7 +5,9 @@ about 1e-5, with fused kernels faster than torch eager), ``fast`` in bf16 (fused
 bf16 matmuls where the CPU has AVX512-BF16 or AMX; elsewhere OpenVINO runs f32), ``int8`` with
 the encoder's Linear weights int8 per output channel (NNCF weight compression, data-free) and
 their inputs quantised per token at run time in groups of 128 (dynamic quantisation).
-The converted graphs are cached per model identity and OpenVINO version.
+The converted graphs are cached per model identity and OpenVINO version, with the sha256 of
+their files: a graph folder that is damaged (a file cut short, missing or overwritten) or that
+OpenVINO cannot read is moved aside and converted again.
 
 Usage::
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import atomic_dir, stable_hash
+from ..core.files import atomic_dir, checksum_problem, quarantine, stable_hash, write_checksums
 from .stores import cache_dir
 
 MODES = ("exact", "fast", "int8")
@@ -64,7 +66,18 @@ def resolve_backend(backend: str) -> str:
 def graph_folder(identity: str, input_names: list[str]) -> Path:
     import openvino as ov
 
-    return cache_dir("openvino") / stable_hash(identity, ov.__version__, input_names, length=24)
+    return cache_dir("openvino") / stable_hash(identity, ov.__version__, input_names, "checksummed", length=24)
+
+
+def _trusted(folder: Path) -> bool:
+    """Whether the graph in ``folder`` is whole; a damaged one is moved aside (and so rebuilt)."""
+    if not folder.exists():
+        return False
+    problem = checksum_problem(folder)
+    if problem is None:
+        return True
+    quarantine(folder, f"converted OpenVINO graph: {problem}")
+    return False
 
 
 def convert(model, tokenizer, identity: str) -> Path:
@@ -74,7 +87,7 @@ def convert(model, tokenizer, identity: str) -> Path:
 
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
     folder = graph_folder(identity, names)
-    if not (folder / "model.xml").exists():
+    if not _trusted(folder):
         example = tokenizer(["a query"] * 2, ["a document text"] * 2, padding=True, return_tensors="pt")
         example = {n: example[n] for n in names}
         # torch.jit tracing warns (TracerWarning) about Python control flow in transformers' masks, and
@@ -93,6 +106,7 @@ def convert(model, tokenizer, identity: str) -> Path:
             transformers.logging.set_verbosity(level)
         with atomic_dir(folder) as staging:
             ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
+            write_checksums(staging)
     return folder / "model.xml"
 
 
@@ -102,7 +116,7 @@ def int8_weight_graph(folder: Path) -> Path:
     import openvino as ov
 
     target = folder / "w8"
-    if (target / "model.xml").exists():
+    if _trusted(target):
         return target / "model.xml"
     try:
         import nncf
@@ -114,6 +128,7 @@ def int8_weight_graph(folder: Path) -> Path:
                                        mode=nncf.CompressWeightsMode.INT8_ASYM, ignored_scope=keep_float)
     with atomic_dir(target) as staging:
         ov.save_model(compressed, staging / "model.xml", compress_to_fp16=False)
+        write_checksums(staging)
     return target / "model.xml"
 
 
@@ -168,7 +183,7 @@ def compile_request(model, tokenizer, identity: str, mode: str = "fast", threads
     settings). ``threads``: inference threads (default: all cores). ``profile``: per-node
     timings in ``profiling_info``."""
     try:
-        import openvino as ov
+        import openvino  # noqa: F401
     except ImportError as exc:
         raise ImportError("backend='openvino' needs OpenVINO: `pip install 'rerank-lab[openvino]'`, or pass "
                           "backend='torch'") from exc
@@ -178,7 +193,6 @@ def compile_request(model, tokenizer, identity: str, mode: str = "fast", threads
     streams = 1 if (threads or profile) else default_streams()
     key = (identity, mode, threads, profile, streams)
     if key not in _COMPILED:
-        graph = convert(model, tokenizer, identity)
         config = {"INFERENCE_PRECISION_HINT": "f32" if mode == "exact" else "bf16",
                   "PERF_COUNT": "YES" if profile else "NO"}
         if streams > 1:
@@ -188,8 +202,24 @@ def compile_request(model, tokenizer, identity: str, mode: str = "fast", threads
         if threads:
             config["INFERENCE_NUM_THREADS"] = str(threads)
         if mode == "int8":
-            graph = int8_weight_graph(graph.parent)
             config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(INT8_ACTIVATION_GROUP)
-        core = ov.Core()
-        _COMPILED[key] = StreamedRequest(core.compile_model(core.read_model(graph), "CPU", config), streams)
+        _COMPILED[key] = StreamedRequest(_compiled(model, tokenizer, identity, mode, config), streams)
     return _COMPILED[key]
+
+
+def _compiled(model, tokenizer, identity: str, mode: str, config: dict):
+    """The graph for ``mode`` compiled for the CPU; a cached graph OpenVINO cannot read (its
+    checksums intact, its content not a model) is moved aside and converted once more."""
+    import openvino as ov
+
+    core = ov.Core()
+    for attempt in (1, 2):
+        graph = convert(model, tokenizer, identity)
+        if mode == "int8":
+            graph = int8_weight_graph(graph.parent)
+        try:
+            return core.compile_model(core.read_model(graph), "CPU", config)
+        except RuntimeError as exc:
+            if attempt == 2:
+                raise
+            quarantine(graph.parent, f"OpenVINO cannot read the converted graph: {str(exc).splitlines()[0]}")

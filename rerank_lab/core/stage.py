@@ -244,6 +244,9 @@ class Rerank(Stage):
             advance(n_docs)
             bar.update(len(chunk))
         bar.close()
+        flush = getattr(self.reranker, "flush", None)
+        if callable(flush):  # what the reranker's stores hold in memory reaches the disk with the stage
+            flush()
         counters = counter_delta(counters_of(self.reranker), start_counters)
         cost = StageCost(self.name, time.perf_counter() - start, items, wall, counters,
                          model_seconds=sum(model.values()), per_query_model_seconds=model,
@@ -308,6 +311,12 @@ class Scorer(Stage):
 
     def inner(self) -> tuple["Scorer", ...]:
         return ()
+
+    def flush(self) -> None:
+        """Write what this scorer's stores hold in memory (a stage calls it when it finishes);
+        wrappers flush what they wrap."""
+        for inner in self.inner():
+            inner.flush()
 
     def children(self):
         return self.inner()

@@ -17,7 +17,9 @@ No scheduler of our own: Ray runs the work (Moritz et al., OSDI 2018).
 
 No address starts a local Ray on this machine; an address joins a running cluster (start one with
 ``ray start --head`` on a node, ``ray start --address=<head>:6379`` on the others; see
-docs/scale_out.md). Workers must see the same ``RERANK_LAB_DATA`` and ``RERANK_LAB_CACHE`` paths
+docs/scale_out.md). An address is checked first (within :data:`CONNECT_TIMEOUT` seconds: Ray
+itself retries a silent address for minutes), and the executor joins its cluster before the
+first stage runs, whatever the stage. Workers must see the same ``RERANK_LAB_DATA`` and ``RERANK_LAB_CACHE`` paths
 (a shared filesystem on a cluster).
 
 Usage::
@@ -28,8 +30,10 @@ Usage::
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ..core.cost import StageCost, add_counters
 from ..core.data import Corpus, Queries
@@ -45,8 +49,40 @@ def _ray():
     return ray
 
 
+#: seconds allowed to reach a cluster's address before giving up with a clear error
+CONNECT_TIMEOUT = 10.0
+
+
+class RayAddressError(ValueError):
+    """A Ray address that is malformed or where nothing answers; the message says what to do."""
+
+
+def check_address(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Refuse ``address`` (``host:port`` or ``ray://host:port``; ``"auto"`` is left to Ray) unless
+    something accepts a connection there within ``timeout`` seconds."""
+    if address == "auto":
+        return
+    what_to_do = ("give HOST:PORT of a running cluster's head (started with `ray start --head`), e.g. "
+                  "10.0.0.5:6379 or ray://10.0.0.5:10001, or leave ADDRESS out (`--ray`) for a local Ray")
+    try:
+        parts = urlsplit(address if "://" in address else f"//{address}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or port is None or parts.path or parts.query:
+        raise RayAddressError(f"Ray address {address!r} is not an address: {what_to_do}")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise RayAddressError(f"cannot reach a Ray cluster at {address!r} ({reason}): {what_to_do}") from None
+
+
 def executor(address: str | None = None, **kwargs) -> "RayExecutor":
-    """What ``rerank-lab ... --ray [ADDRESS]`` runs on: a local Ray (no address) or the cluster at ``address``."""
+    """What ``rerank-lab ... --ray [ADDRESS]`` runs on: a local Ray (no address) or the cluster at
+    ``address`` (checked now, so a wrong one fails before any work)."""
+    if address is not None:
+        check_address(address)
     return RayExecutor(address, **kwargs)
 
 
@@ -63,6 +99,8 @@ class RayExecutor:
     def _init(self):
         ray = _ray()
         if not ray.is_initialized():
+            if self.address is not None:
+                check_address(self.address)
             env = {k: os.environ[k] for k in ("RERANK_LAB_DATA", "RERANK_LAB_CACHE", "RERANK_LAB_MODEL_CACHE",
                                                "RERANK_LAB_LLM", "RERANK_LAB_LLM_BACKEND") if k in os.environ}
             ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
@@ -93,13 +131,12 @@ class RayExecutor:
         return ray.get([a.pid.remote() for a in self._pool(stage)])
 
     def transform(self, stage: Stage, queries: Queries, corpus: Corpus, previous: Run | None = None) -> Run:
-        if _is_first_stage(stage):
+        ray = self._init()  # joined even when the stage runs here: an address is never silently ignored
+        if previous is None or _is_first_stage(stage):
             for dense in _dense_inputs(stage):
                 encode_corpus(dense, corpus, self)
-            return stage.transform(queries, corpus, previous)  # search is cheap once the corpus is encoded
-        if previous is None:
-            raise ValueError(f"{stage.name} reranks: give it candidates")
-        ray = self._init()
+            # a source (a first stage, a FixedRun) runs here: search is cheap once the corpus is encoded
+            return stage.transform(queries, corpus, previous)
         todo = [q for q in previous.rankings if q in queries]
         shards = [todo[i:i + self.queries_per_task] for i in range(0, len(todo), self.queries_per_task)]
         pool = ray.util.ActorPool(self._pool(stage))
@@ -142,7 +179,9 @@ class _StageActor:
 
 
 def merge(parts: list[Run], previous: Run, wall_seconds: float, name: str) -> Run:
-    """The shards' Runs as one: rankings joined, each new stage's cost summed over shards."""
+    """The shards' Runs as one: rankings joined; each new stage's items, per-query seconds, model
+    seconds and counters summed over shards, its wall seconds the ``wall_seconds`` it took here
+    (the workers' sum is ``worker_seconds``: time spent in parallel is not time waited)."""
     rankings: dict = {}
     for part in parts:
         rankings.update(part.rankings)
@@ -152,7 +191,7 @@ def merge(parts: list[Run], previous: Run, wall_seconds: float, name: str) -> Ru
         shard_costs = [p.costs[index] for p in parts if len(p.costs) > index]
         worker = sum(c.seconds for c in shard_costs)
         costs.append(StageCost(
-            shard_costs[0].stage, worker, sum(c.items_scored for c in shard_costs),
+            shard_costs[0].stage, wall_seconds, sum(c.items_scored for c in shard_costs),
             {q: s for c in shard_costs for q, s in c.per_query_seconds.items()},
             {**add_counters(*(c.counters for c in shard_costs)), "worker_seconds": round(worker, 4),
              "distributed_wall_seconds": round(wall_seconds, 4)},

@@ -3,7 +3,7 @@
 Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond" (2009);
 Lù, "BM25S: Orders of magnitude faster lexical search via eager sparse scoring" (2024).
 Defaults k1=0.9, b=0.4 follow pyserini's BEIR "flat" baseline. The index is cached on disk
-per corpus and settings (a damaged one is moved aside and rebuilt).
+per corpus and settings with the sha256 of its files (a damaged one is moved aside and rebuilt).
 
 Usage::
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..components.stores import cache_dir
 from ..core.data import corpus_fingerprint
-from ..core.files import atomic_dir, quarantine, stable_hash
+from ..core.files import atomic_dir, checksum_problem, quarantine, stable_hash, write_checksums
 from ..core.stage import FirstStage
 
 
@@ -45,17 +45,20 @@ class BM25(FirstStage):
         if fingerprint in loaded:
             return loaded[fingerprint]
         key = stable_hash("bm25s", bm25s.__version__, fingerprint, self.k1, self.b, self.method, self.stemmer,
-                          self.stopwords)
+                          self.stopwords, "checksummed")
         folder = cache_dir("bm25") / key
         doc_ids = list(corpus)
         tokenizer = self._tokenizer()
         retriever = None
-        if (folder / "done").exists():
+        if folder.exists():
+            problem = checksum_problem(folder)
             try:
+                if problem:
+                    raise ValueError(problem)
                 retriever = bm25s.BM25.load(str(folder))
                 tokenizer.load_vocab(str(folder))
             except Exception as exc:  # noqa: BLE001 - any unreadable index is rebuilt, never used
-                quarantine(folder, f"cannot load the BM25 index: {exc}")
+                quarantine(folder, f"cannot use the BM25 index: {exc}")
                 tokenizer, retriever = self._tokenizer(), None
         if retriever is None:
             texts = [corpus[d].full_text for d in doc_ids]
@@ -66,6 +69,7 @@ class BM25(FirstStage):
                 retriever.save(str(staging))
                 tokenizer.save_vocab(str(staging))
                 (staging / "done").write_text("ok")
+                write_checksums(staging)
         loaded[fingerprint] = (retriever, tokenizer, doc_ids)
         return loaded[fingerprint]
 

@@ -3,7 +3,7 @@
 FIRST (Reddy et al., 2024, arXiv:2406.15657) ranks a window by the logits of the passage
 labels at the first position of the answer. That is only sound if each label is a token the
 model really emits there: the first token of the canonical tokenisation of prompt + prefix +
-label + "]" (rank_llm's FIRST regression, issue 318, came from scoring other tokens). Two ways
+label + "]" (a regression in rank_llm's FIRST, castorini/rank_llm#318, came from scoring other tokens). Two ways
 exist, decided once per tokenizer:
 
 * ``merged``: no assistant prefix; the label token is ``"[X"`` as one token (Qwen, GPT-style BPE

@@ -59,6 +59,10 @@ class ZeroShotMaxSim(LateInteraction):
         (``Dense(keep_token_states=True)``) may already have filled it."""
         return self._encoder(self.doc_maxlen).token_store(self.cache)
 
+    def flush(self) -> None:
+        if f"encoder{self.doc_maxlen}" in self._state:  # nothing stored before the encoder ever ran
+            self.store.flush()
+
     def encode_query(self, query: str) -> torch.Tensor:
         return torch.from_numpy(normalised(self._encoder(self.query_maxlen).encode([query])[0]))
 

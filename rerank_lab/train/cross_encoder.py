@@ -11,19 +11,19 @@ Recipe (the lab cross-encoder, ``rerank_lab/weights/lab-ce``):
   Models with Cross-Architecture Knowledge Distillation", 2020). The default teacher is the
   ensemble of :mod:`rerank_lab.train.teachers` (as in the ColBERT recipe): z-scored MaxSim over
   the frozen body's token embeddings (Khattab & Zaharia, SIGIR 2020) + the hybrid's reciprocal
-  rank + a bonus for the judged positive. A MaxSim-only teacher (the previous default) gave a
-  cross-encoder whose interpolation with hybrid did not lift SciFact test (0.7147 vs 0.7149);
+  rank + a bonus for the judged positive. A MaxSim-only teacher (``teacher="maxsim"``) gives a
+  cross-encoder whose interpolation with hybrid does not lift SciFact test (0.7147 vs 0.7149);
 * SciFact has no dev split: 100 train queries are held out for tuning, and training also
   drops every train query that cites a document the held-out queries cite
   (:func:`~rerank_lab.train.negatives.split_queries`), so tuning does not reward memorised documents;
 * learning rate with linear warmup/decay, bf16 autocast, seeded, periodic atomic checkpoints,
   resume after interruption, a time budget (``max_minutes``); on the GPU when there is one
   (``device="auto"``). The committed weights ran 998 steps of 16 groups x 8 pairs at max length
-  256 on a lent H100 in 2.6 minutes (``training.json``); the CPU default (1,000 steps of 4 groups,
-  max length 128) takes about 32 minutes on the idle 2-core machine here;
+  256 on an NVIDIA H100 in 2.6 minutes (``training.json``); the CPU default is 1,000 steps of 4
+  groups at max length 128 within a 42-minute budget;
 * ``--prepare`` writes the mined groups, their texts and the tuning queries' candidates to one
   file and ``--data`` trains from it, so training runs where the corpora and first stages are
-  not installed (on a lent GPU, with the ``device`` tool: docs/training.md);
+  not installed (a GPU machine: docs/training.md);
 * afterwards the one tuner (:mod:`rerank_lab.train.tune`) picks the document handling
   (truncation or passages), the rerank depth and ``alpha`` for
   ``alpha * z(CE) + (1 - alpha) * z(first stage)`` on held-out *train* queries (SciFact) and
@@ -196,7 +196,7 @@ def save_training_data(config: TrainConfig, path: str | os.PathLike, with_tuning
     """Mine the groups of ``config`` once (first stage, hard negatives) and write them, with the
     texts they use and the tuning queries' first-stage candidates, to one gzipped JSON file:
     training can then run where the corpora, the first stage and their dependencies are not
-    installed (a lent GPU). Usage: ``--prepare data.json.gz`` then ``--data data.json.gz``."""
+    installed (a GPU machine). Usage: ``--prepare data.json.gz`` then ``--data data.json.gz``."""
     import gzip
 
     groups, texts, tuning, records = build_groups(config)
@@ -309,6 +309,27 @@ def batch_loss(model, tokenizer, batch: Sequence[Group], texts: dict[str, dict],
     return group_loss(logits, t, config), len(queries), long
 
 
+class UnsafeCheckpoint(ValueError):
+    """A training checkpoint that holds more than tensors and plain values (pickled code)."""
+
+
+def load_checkpoint(path: str | os.PathLike, device=None) -> dict:
+    """A training checkpoint (tensors, numbers, strings, lists and dicts only), loaded with
+    ``torch.load(weights_only=True)``: the cache folder may be shared, and unpickling anything else
+    could run code written by whoever wrote there. Anything else is refused in one line."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, weights_only=True, map_location=device)
+    except pickle.UnpicklingError as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "global" in line),
+                      str(exc).splitlines()[0] if str(exc) else "not a weights-only checkpoint")
+        raise UnsafeCheckpoint(f"refusing to load the training checkpoint {path}: it holds pickled objects, not "
+                               f"only tensors ({detail}); delete it to train from the start") from None
+
+
 def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | os.PathLike | None = None
                         ) -> TrainResult:
     """Run (or resume) the recipe; export the model to ``config.output``. Returns the curve.
@@ -339,7 +360,7 @@ def train_cross_encoder(config: TrainConfig, progress: bool = True, data: str | 
     ckpt = cache_dir("train") / f"ce-{config.key()}.pt"
     step, curve, pairs, spent, truncated = 0, [], 0, 0.0, 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False, map_location=device)
+        state = load_checkpoint(ckpt, device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -46,3 +46,21 @@ def test_pairs_and_threshold_on_a_run(tmp_path):
     assert threshold(run, calibrator, p=0.5)[1] == {"q": 2, "r": 1}
     figure = reliability_diagram({"raw": reliability(sigmoid(scores), labels)}, path=tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000 and "ECE" in figure.axes[0].get_legend().get_texts()[1].get_text()
+
+
+def test_isotonic_ties_keep_the_runs_ranking_and_its_metrics():
+    from rerank_lab import evaluate
+
+    # raw order a > z > m; isotonic pools a and z (3.0 was not relevant, 2.0 was) at 0.5: tied
+    run = Run.from_scores({"q": {"a": 3.0, "z": 2.0, "m": -1.0}, "r": {"b": 2.5, "y": 0.5}})
+    qrels = {"q": {"a": 0, "z": 1, "m": 0}, "r": {"b": 1, "y": 0}}
+    calibrator = Calibrator("isotonic").fit(*pairs_of(run, qrels))
+    probabilities = calibrator.predict(np.array([3.0, 2.0]))
+    assert probabilities[0] == probabilities[1]  # a tie the calibration made
+    calibrated = calibrator.apply(run)
+    assert {q: calibrated.doc_ids(q) for q in run.rankings} == {q: run.doc_ids(q) for q in run.rankings}
+    assert [s for _, s in calibrated["q"]][:2] == pytest.approx(probabilities.tolist(), abs=1e-12)
+    reread = Run.from_scores(calibrated.to_dict())  # any sort by score gives the same ranking back
+    assert reread.doc_ids("q") == ["a", "z", "m"]
+    metrics = ["ndcg@10", "mrr@10", "map"]
+    assert evaluate(calibrated, qrels, metrics).means == evaluate(run, qrels, metrics).means

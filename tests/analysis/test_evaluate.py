@@ -38,6 +38,30 @@ def test_metrics_equal_pytrec_eval(name, ties, request):
         assert ours[metric] == pytest.approx(np.mean([v[trec_name] for v in theirs.values()]), abs=1e-6)
 
 
+def test_queries_judged_only_non_relevant_score_as_trec_eval_scores_them(scifact):
+    """Queries whose judgments are all 0 (judged, none relevant): every metric 0 per query, still
+    averaged in, as trec_eval does; judged@k counts their judged documents."""
+    dataset = scifact.sample(20, seed=1)
+    run = (BM25() % 100)(dataset)
+    qrels = {q: dict(j) for q, j in dataset.qrels.items()}
+    no_relevant = sorted(qrels)[:6]
+    for q in no_relevant:  # the query's own top 3 judged non-relevant, its relevant documents forgotten
+        qrels[q] = {d: 0 for d in run.doc_ids(q, 3)}
+    metrics = [*TREC, "mrr@10", "judged@10"]
+    ours = evaluate(run, qrels, metrics)
+    theirs = _trec_eval(run, qrels, TREC)
+    assert set(theirs) == set(qrels) and ours.queries == len(qrels)
+    for metric, trec_name in TREC.items():
+        for qid, values in theirs.items():
+            assert ours.per_query[metric][qid] == pytest.approx(values[trec_name], abs=1e-6), (metric, qid)
+        assert ours[metric] == pytest.approx(np.mean([v[trec_name] for v in theirs.values()]), abs=1e-6)
+    cut = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(run.top(10).to_dict())
+    assert all(ours.per_query["mrr@10"][q] == pytest.approx(cut[q]["recip_rank"], abs=1e-6) for q in qrels)
+    for q in no_relevant:
+        assert all(ours.per_query[m][q] == 0.0 for m in metrics if m != "judged@10")
+        assert ours.per_query["judged@10"][q] == pytest.approx(0.3)
+
+
 def test_mrr_at_k_equals_trec_eval_on_the_cut_run(nfcorpus):
     run = _with_ties((BM25() % 100)(nfcorpus))
     ours = evaluate(run, nfcorpus.qrels, ["mrr@10", "mrr"], **SKIP)

@@ -1,5 +1,7 @@
 """The Ray executor on a local 2-CPU cluster: the same runs as in-process, document by document,
-including when a worker is killed mid-run, and corpus shards an in-process run can read."""
+including from a precomputed run and when a worker is killed mid-run, corpus shards an in-process
+run can read, costs merged by their meaning, and addresses checked before Ray is asked."""
+import socket
 import os
 import signal
 import threading
@@ -8,11 +10,14 @@ from dataclasses import dataclass
 
 import pytest
 
-ray = pytest.importorskip("ray")
+from tests.support import required
 
-from rerank_lab import Experiment, evaluate, parse_pipeline  # noqa: E402
+ray = required("ray", "ray")
+
+from rerank_lab import Experiment, FixedRun, Run, StageCost, evaluate, parse_pipeline  # noqa: E402
 from rerank_lab.core.stage import Rerank, Scorer  # noqa: E402
-from rerank_lab.distributed.ray_executor import RayExecutor, encode_corpus  # noqa: E402
+from rerank_lab.distributed.ray_executor import (RayAddressError, RayExecutor, check_address,  # noqa: E402
+                                                 encode_corpus, merge)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +85,58 @@ def test_corpus_shards_written_by_workers_are_read_by_an_in_process_run(executor
     monkeypatch.setattr(Dense, "_encode_documents", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-encoded")))
     ids, matrix = Dense().corpus_embeddings(toy.corpus)  # found in the store, nothing encoded here
     assert ids == list(toy.corpus) and matrix.shape == (len(toy.corpus), 384)
+
+
+@dataclass(frozen=True)
+class Overlap(Scorer):
+    """Lexical overlap with a length tie-break."""
+
+    name: str = "overlap"
+
+    def score(self, query, documents):
+        words = set(query.lower().split())
+        return [len(words & set(d.lower().split())) + len(d) * 1e-6 for d in documents]
+
+
+def test_a_pipeline_from_a_precomputed_run_runs_on_ray_as_in_process(executor, toy):
+    saved = parse_pipeline("bm25%6")(toy)
+    pipeline = FixedRun(saved, label="saved") >> Overlap()
+    local = pipeline(toy)
+    distributed = Experiment(toy, {"p": pipeline}, executor=executor, progress=False).run().runs["p"]
+    _same(local, distributed)
+    scored = sum(len(r) for r in saved.rankings.values())
+    assert distributed.costs[-1].items_scored == local.costs[-1].items_scored == scored > 0
+
+
+def test_merged_costs_add_items_and_model_seconds_but_not_worker_seconds_into_wall_time():
+    previous = Run.from_scores({"a": {"d1": 1.0}, "b": {"d2": 1.0}})
+
+    def shard(qid, seconds, model):
+        cost = StageCost("ce", seconds, 10, {qid: seconds}, {"cache_hits": 2}, model_seconds=model,
+                         per_query_model_seconds={qid: model})
+        return Run.from_scores({qid: {"d": 0.5}}, costs=[cost])
+
+    merged = merge([shard("a", 2.0, 1.5), shard("b", 3.0, 2.5)], previous, wall_seconds=3.25, name="ce").costs[-1]
+    assert merged.seconds == 3.25 and merged.counters["worker_seconds"] == 5.0
+    assert merged.model_seconds == 4.0 and merged.items_scored == 20 and merged.counters["cache_hits"] == 4
+    assert merged.per_query("wall") == {"a": 2.0, "b": 3.0} and merged.per_query("model") == {"a": 1.5, "b": 2.5}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("address, message", [
+    ("not an address", "is not an address"),
+    ("host-without-port", "is not an address"),
+    ("nosuchhost.invalid:6379", "cannot reach a Ray cluster at 'nosuchhost.invalid:6379'"),
+    ("closed", "cannot reach a Ray cluster at '127.0.0.1:"),
+])
+def test_an_address_is_checked_in_seconds_with_what_to_do(address, message):
+    address = f"127.0.0.1:{_closed_port()}" if address == "closed" else address
+    start = time.perf_counter()
+    with pytest.raises(RayAddressError, match=message) as refused:
+        check_address(address, timeout=5)
+    assert "ray start --head" in str(refused.value) and time.perf_counter() - start < 6

@@ -1,7 +1,9 @@
 """The approximate dense index (faiss HNSW) against exact search on real SciFact."""
 import pytest
 
-pytest.importorskip("faiss")
+from tests.support import required
+
+required("faiss", "ray")
 
 from rerank_lab import Dense  # noqa: E402
 

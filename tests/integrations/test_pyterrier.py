@@ -2,7 +2,9 @@
 pipelines, and a round trip that changes no metric (toy set and a SciFact sample, real models)."""
 import pytest
 
-pt = pytest.importorskip("pyterrier")
+from tests.support import required
+
+pt = required("pyterrier", "pyterrier")
 
 from rerank_lab import BM25, Experiment, evaluate, parse_pipeline  # noqa: E402
 from rerank_lab.integrations.pyterrier import (from_pyterrier, frame_to_run, qrels, run_to_frame,  # noqa: E402

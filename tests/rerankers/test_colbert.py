@@ -1,9 +1,7 @@
-"""ColBERT late interaction: MaxSim arithmetic, padding, the token cache, explanations and
-colbert-ai training in-process. Tiny inputs; the MiniLM body comes from the packaged model."""
+"""ColBERT late interaction: MaxSim arithmetic, padding, the token cache, explanations, projections
+(training: tests/train/test_colbert.py). Tiny inputs; the MiniLM body comes from the packaged model."""
 from __future__ import annotations
 
-import faulthandler
-import math
 
 import numpy as np
 import pytest
@@ -15,8 +13,6 @@ from rerank_lab.rerankers.colbert import ColBERT
 from rerank_lab.rerankers.late_interaction import Projected, maxsim, pad_documents, pca_projection
 
 DOCS = ["Scurvy is caused by a lack of vitamin C.", "Dogs bark, loudly!", "Cats purr when they are content."]
-
-
 @pytest.fixture(autouse=True)
 def _tmp_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path / "cache"))
@@ -112,23 +108,6 @@ def test_registry_names_and_missing_weights_message(monkeypatch, tmp_path):
         load_reranker("colbert")
 
 
-def test_colbert_ai_training_runs_two_steps_in_process(tmp_path):
-    from rerank_lab.train.colbert import ColBERTTrainConfig, train_colbert
-
-    faulthandler.dump_traceback_later(240, exit=True)  # a DDP hang fails the test instead of the suite
-    try:
-        out = train_colbert(ColBERTTrainConfig(output=str(tmp_path / "toy-colbert"), datasets=("toy",), split="test",
-                                               allow_test=True, steps=2, batch_size=2, nway=2, dim=32, doc_maxlen=48,
-                                               infer_doc_maxlen=64, pca_docs=8, init="pca", teacher="none",
-                                               retriever="bm25"))
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-    reranker = ColBERT(out, cache=False)
-    assert reranker.config.dim == 32 and reranker.config.doc_maxlen == 64
-    scores = reranker.score("I forgot my password", ["reset your password here", "opening hours"])
-    assert all(math.isfinite(s) for s in scores)
-
-
 def test_pipeline_with_first_stage_interpolation(tiny_checkpoint):
     from rerank_lab.data import load_dataset
     from rerank_lab.first_stage import BM25
@@ -145,49 +124,6 @@ def test_pipeline_with_first_stage_interpolation(tiny_checkpoint):
     assert set(mixed.rankings) == set(first.rankings) and mixed.costs[-1].counters["query_encodings"] >= 1
     lab = load_reranker("colbert")  # the lab model comes mixed with its first stage, as tuned
     assert isinstance(lab, Interpolate) and 0 < lab.alpha < 1
-
-
-def test_identity_init_scores_maxsim_over_the_body_tokens(tmp_path):
-    """Step 0 of the lab recipe: a 384-d identity projection, so each document token embedding
-    is the body's own normalised hidden state (what zero-shot MaxSim uses)."""
-    from transformers import AutoModel
-
-    from rerank_lab.components.models import MINILM, resolve_model
-    from rerank_lab.train.colbert import ColBERTTrainConfig, build_initial_checkpoint
-
-    with pytest.raises(ValueError, match="identity"):
-        build_initial_checkpoint(ColBERTTrainConfig(dim=32, init="identity"), tmp_path / "bad", DOCS)
-    folder = build_initial_checkpoint(ColBERTTrainConfig(dim=384, init="identity", doc_maxlen=64), tmp_path / "id", DOCS)
-    reranker = ColBERT(folder, bf16=False, cache=False)
-    ck = reranker.loaded
-    ids, mask = ck.doc_tokenizer.tensorize([DOCS[0]])
-    with torch.no_grad():
-        ours = ck.doc(ids, mask, keep_dims=True)[0]
-        body = AutoModel.from_pretrained(resolve_model(MINILM)).eval()
-        hidden = torch.nn.functional.normalize(body(input_ids=ids, attention_mask=mask)[0], dim=-1)[0]
-    keep = torch.tensor(ck.mask(ids, skiplist=ck.skiplist)[0])
-    assert torch.allclose(ours[keep], hidden[keep], atol=1e-4)
-
-
-def test_ensemble_teacher_distillation_runs_on_the_toy_set(tmp_path):
-    from rerank_lab.data import load_dataset
-    from rerank_lab.train.colbert import ColBERTTrainConfig, ensemble_teacher, train_colbert
-    from rerank_lab.train.negatives import mine_groups
-
-    cfg = ColBERTTrainConfig(output=str(tmp_path / "distilled"), datasets=("toy",), split="test", allow_test=True,
-                             steps=2, batch_size=2, nway=3, dim=384, init="identity", teacher="ensemble",
-                             doc_maxlen=48, infer_doc_maxlen=64)
-    toy = load_dataset("toy")
-    group = mine_groups(toy, n_negatives=2, depth=10, skip_top=0, allow_test=True)[0]
-    logits = ensemble_teacher(cfg)(group, [toy.corpus[d].full_text for d in [group.positive, *group.negatives]])
-    assert len(logits) == 3 and int(np.argmax(logits)) == 0  # label bonus puts the judged positive first
-    faulthandler.dump_traceback_later(240, exit=True)
-    try:
-        out = train_colbert(cfg)
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-    scores = ColBERT(out, cache=False).score("I forgot my password", ["reset your password here", "opening hours"])
-    assert all(math.isfinite(s) for s in scores)
 
 
 def test_without_query_augmentation_only_real_query_tokens_score(tiny_checkpoint):
@@ -229,13 +165,3 @@ def test_projection_ablation_reuses_the_cached_encodings(tiny_checkpoint):
     scores = low.score("what causes scurvy?", DOCS)
     assert low.counters["docs_encoded"] == encoded and scores != pytest.approx(full, abs=1e-3)
     assert low.explain("what causes scurvy?", DOCS[0]).score == pytest.approx(scores[0], abs=1e-2)
-
-
-def test_openvino_document_encoder_equals_colbert_ai(tiny_checkpoint):
-    """The lab runs ColBERT's document body through OpenVINO; every stored vector must equal
-    colbert-ai's own docFromText (same tokens kept, same values)."""
-    texts = DOCS + ["", "A much longer document, with punctuation; and more words. " * 20]
-    ours = ColBERT(tiny_checkpoint, bf16=False, cache=False, backend="openvino").encode_documents(texts)
-    theirs = ColBERT(tiny_checkpoint, bf16=False, cache=False, backend="torch").encode_documents(texts)
-    assert [a.shape for a in ours] == [b.shape for b in theirs]
-    assert max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs) if a.size) < 1e-4

@@ -23,11 +23,13 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from ...components.stores import KeyValueStore, cache_dir
 from ...core.data import Dataset
 from ...core.files import atomic_write_text
 from ...core.provenance import TrainingData
+from ...core.run import Run
 from .fit import fit_scores
 from .judges import Judge, judge_query
 from .sampling import cycle_plan
@@ -160,7 +162,7 @@ def leave_one_out(source: str, target: str, folder: str | Path | None = None, co
                  tuning_sets({source: meta["tuning"][source]}), depths=(depth,), progress=progress)
     alpha = tuned["chosen"]["alpha"]
     student_dir = folder / f"{source}-only+zelo-{target}"
-    target_corpus = load_dataset(target, split="test")  # only its corpus is used to adapt
+    target_corpus = load_dataset(target, split="test")  # adaptation reads its corpus only
     record = adapt(target_corpus, default_judge(str(source_dir), llm, device=config.student.device), str(source_dir),
                    student_dir, config, progress)
     test = load_dataset(target, split="test")
@@ -174,20 +176,33 @@ def leave_one_out(source: str, target: str, folder: str | Path | None = None, co
               "table": exp.table(), "judge_comparisons": record["adaptation"]["judging"]["judged"]
               + record["adaptation"]["judging"]["cache_hits"],
               "judging": record["adaptation"]["judging"],
-              "minutes": {**recorded_minutes(source_dir, student_dir, exp.table()),
+              "minutes": {**recorded_minutes(source_dir, student_dir, exp.runs),
                           "wall_this_run": round((time.perf_counter() - started) / 60, 1)}}
     atomic_write_text(folder / "leave_one_out.json", json.dumps(result, indent=1, default=str))
     return result
 
 
-def recorded_minutes(source_dir: str | Path, student_dir: str | Path, table: list[dict]) -> dict:
-    """What a leave-one-out run costs, from what each part recorded when it ran (the source model's
-    ``training.json``, the student's ``zelo.json``, the evaluation table's wall seconds), so a run
-    resumed from its cache reports the same minutes as one that ran through."""
+def recorded_minutes(source_dir: str | Path, student_dir: str | Path, runs: Mapping[str, Run]) -> dict:
+    """What a leave-one-out run costs in compute, from what each part recorded when it ran (the
+    source model's ``training.json``, the student's ``zelo.json``) and the evaluation runs' model
+    seconds (compute with empty caches, so a warm rerun reports what a cold one does), each stage
+    counted once however many pipelines share it (the hybrid first stage)."""
     source = json.loads((Path(source_dir) / "training.json").read_text())
     adapted = json.loads((Path(student_dir) / "zelo.json").read_text())
     parts = {"source_training": float(source.get("minutes") or 0.0),
              "judge_calls": float(adapted["adaptation"]["judging"]["judge_seconds"]) / 60,
              "student_training": float(adapted["student"].get("minutes") or 0.0),
-             "evaluation": sum(float(row.get("wall_seconds") or 0.0) for row in table) / 60}
+             "evaluation": evaluation_seconds(runs) / 60}
     return {**{k: round(v, 1) for k, v in parts.items()}, "total": round(sum(parts.values()), 1)}
+
+
+def evaluation_seconds(runs: Mapping[str, Run]) -> float:
+    """Model seconds of every distinct stage of ``runs``: a stage is its place in a pipeline (the
+    stages before it and itself), so a prefix shared by several pipelines counts once."""
+    seconds: dict[tuple[str, ...], float] = {}
+    for run in runs.values():
+        prefix: tuple[str, ...] = ()
+        for cost in run.costs:
+            prefix += (cost.stage,)
+            seconds[prefix] = float(cost.model_seconds or 0.0)
+    return sum(seconds.values())

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from ...components.stores import KeyValueStore, text_key
+from ...core.cost import add_counters, counter_delta, model_time
 from ...core.files import stable_hash
+from ...core.reranker import counters_of
 from .fit import Vote
 from .sampling import Pair
 
@@ -33,6 +35,10 @@ class Judge(Protocol):
 
     def judge_pairs(self, query: str, documents: Sequence[str], pairs: Sequence[Pair]) -> list[float]:
         """P(documents[i] beats documents[j]) for each (i, j)."""
+
+    @property
+    def counters(self) -> dict[str, float]:
+        """The running totals of the rerankers it asks (cache hits, saved and lookup seconds...)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class RerankerJudge:
         inner = getattr(self.reranker, "identity", None)
         return {"judge": "reranker", "temperature": self.temperature,
                 "reranker": inner() if callable(inner) else repr(self.reranker)}
+
+    @property
+    def counters(self) -> dict[str, float]:
+        return dict(counters_of(self.reranker))
 
     def judge_pairs(self, query, documents, pairs):
         scores = list(self.reranker.score(query, list(documents)))
@@ -64,6 +74,10 @@ class LLMJudge:
         llm = self.pairwise.llm
         return {"judge": "llm-pairwise", "model": llm.identity, "words": self.pairwise.max_passage_words}
 
+    @property
+    def counters(self) -> dict[str, float]:
+        return dict(counters_of(self.pairwise))
+
     def judge_pairs(self, query, documents, pairs):
         return [self.pairwise.judge(query, documents[i], documents[j]) for i, j in pairs]
 
@@ -79,6 +93,10 @@ class EnsembleJudge:
     def identity(self) -> dict:
         return {"judge": "ensemble", "weights": self.weights, "members": [j.identity() for j in self.judges]}
 
+    @property
+    def counters(self) -> dict[str, float]:
+        return add_counters(*(counters_of(j) for j in self.judges))
+
     def judge_pairs(self, query, documents, pairs):
         weights = self.weights or tuple(1.0 for _ in self.judges)
         answers = [j.judge_pairs(query, documents, pairs) for j in self.judges]
@@ -89,17 +107,22 @@ class EnsembleJudge:
 def judge_query(judge: Judge, query: str, documents: Sequence[str], pairs: Sequence[Pair],
                 store: KeyValueStore | None = None) -> tuple[list[Vote], dict]:
     """Votes ``(i, j, p)`` for the plan's pairs (cached per judge, query and document pair), and
-    counters: ``judged`` (asked now), ``cache_hits``, ``seconds`` (every vote at the judge time it
-    cost when asked, cache hits included, so a resumed run reports what an uninterrupted one does)."""
-    store = store or KeyValueStore.open("zelo")
+    counters: ``judged`` (asked now), ``cache_hits``, ``seconds`` (every vote at the judge's model
+    time when it was asked, cache hits included, so a resumed run reports what an uninterrupted one
+    does). Model time is the judge's compute with empty caches: what its rerankers' own caches
+    (LLM calls, token embeddings) saved is added back and their lookups and model loading taken off
+    (:func:`~rerank_lab.core.cost.model_time`), so warm inner caches do not shrink it."""
+    store = store if store is not None else KeyValueStore.open("zelo")  # an empty store is falsy (len 0)
     judge_key = stable_hash(judge.identity(), length=32)
     keys = [text_key(judge_key, query, documents[i], documents[j]) for i, j in pairs]
     found = store.get_many(keys)
     todo = [k for k, key in enumerate(keys) if key not in found]
     if todo:
+        before = counters_of(judge)
         t0 = time.perf_counter()
         fresh = judge.judge_pairs(query, documents, [pairs[k] for k in todo])
-        per = (time.perf_counter() - t0) / len(todo)
+        spent = model_time(time.perf_counter() - t0, counter_delta(counters_of(judge), before))
+        per = spent / len(todo)
         store.put_many({keys[k]: (json.dumps(float(p)), per) for k, p in zip(todo, fresh)})
         found.update({keys[k]: (json.dumps(float(p)), per) for k, p in zip(todo, fresh)})
     votes = [(i, j, float(json.loads(found[key][0]))) for (i, j), key in zip(pairs, keys)]
