@@ -143,3 +143,22 @@ def test_figures_show_bin_counts_intervals_and_significance_marks(tmp_path):
     figure = pareto_plot(rows, latencies=("model_median_ms",))
     labels = {t.get_text() for t in figure.axes[0].texts}
     assert "hybrid>>ce n.s." in labels and "hybrid" in labels and "against hybrid" in figure._suptitle.get_text()
+
+
+def test_the_teaching_memoriser_lifts_scifact_test_and_is_flagged_as_memory(scifact):
+    from rerank_lab import BM25, Experiment, Interpolate
+    from rerank_lab.analysis.contamination import split_rows
+    from rerank_lab.analysis.memorisation import TrainingPositives
+
+    first = BM25() % 30
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = Experiment(scifact, {"bm25": first, "bm25>>memoriser": first >> Interpolate(TrainingPositives("scifact"), 0.2)},
+                         baseline="bm25", progress=False).run()
+    row = {r["name"]: r for r in exp.table()}["bm25>>memoriser"]
+    assert row["delta_ndcg@10"] > 0 and row["memory"] and row["trained_on"] == ["scifact:train"]
+    (line,) = split_rows(exp)
+    assert line["pipeline"] == "bm25>>memoriser" and line["reading"].startswith("⚠ memory")
+    assert line["clean queries"] + line["contaminated queries"] == len(scifact.qrels)
+    assert from_row(row, against="contaminated").detected and not from_row(row, against="clean").detected
