@@ -60,6 +60,21 @@ def notebook_dataset(name: str, split: str = "test", max_queries: int | None = N
     return dataset
 
 
+def notebook_tuning_sets(name: str = "scifact", first_stage: str = "hybrid", candidates: int = 100):
+    """The lab's tuning split of ``name`` (SciFact: 100 train queries held out from the lab models'
+    training; NFCorpus: dev; never test) as :class:`~rerank_lab.train.tune.TuningSet` s for
+    :func:`~rerank_lab.train.tune.tune`; in smoke mode a few of those queries over a small corpus."""
+    from .specs import first_stage_by_name
+    from .train.negatives import split_queries
+    from .train.tune import TuningSet
+
+    _, ids, split = split_queries(name, 100, 0)
+    dataset = load_dataset(name, split=split).restrict(ids)
+    if SMOKE:
+        dataset = dataset.sample(SMOKE_QUERIES, SMOKE_DISTRACTORS)
+    return [TuningSet(name, split, dataset, (first_stage_by_name(first_stage) % candidates)(dataset))]
+
+
 def ranking_table(run: Run, dataset: Dataset, query_id: str, k: int = 10, score_name: str = "score"):
     """One query's top ``k`` as a DataFrame: rank, document id, title (or text start), score, grade."""
     import pandas as pd
@@ -80,7 +95,39 @@ def show(experiment, columns: Sequence[str] | None = None, title: str | None = N
 
     table = experiment.table()
     columns = [c for c in columns if any(c in row for row in table)] if columns else None
-    display(Markdown((f"**{title}**\n\n" if title else "") + experiment.markdown(columns)))
+    text = experiment.markdown(columns)
+    if columns is not None:  # name only the families of the columns shown
+        shown = " ".join(columns)
+        drop = [prefix for prefix, marker in (("- vs input:", "vs_input"), ("- clean / contaminated:", "clean_"))
+                if marker not in shown]
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(tuple(drop)))
+    display(Markdown((f"**{title}**\n\n" if title else "") + text))
+
+
+COST_COLUMNS = ("llm_calls", "prompt_tokens", "completion_tokens", "cache_hits", "pairs", "truncated_pairs", "docs_encoded")
+
+
+def stage_costs(run: Run):
+    """One row per stage of ``run`` (a pipeline's output): model seconds (empty caches) beside the wall
+    seconds this run spent, per-query model latency, items scored and the stage's own counters."""
+    import pandas as pd
+
+    rows = []
+    for cost in run.costs:
+        d = cost.as_dict()
+        rows.append({"stage": d["stage"], "model s": round(d["model_seconds"], 2), "wall s (this run)": round(d["seconds"], 2),
+                     "model ms/query (median)": round(1000 * d["model_median_query_seconds"], 1),
+                     "model ms/query (p95)": round(1000 * d["model_p95_query_seconds"], 1),
+                     "items scored": d["items_scored"], **{k: int(d[k]) for k in COST_COLUMNS if d.get(k)}})
+    return pd.DataFrame(rows).set_index("stage").fillna(0)
+
+
+def families(*experiments) -> None:
+    """Display what each Holm correction of these experiments covers (for a table built by hand)."""
+    from IPython.display import Markdown, display
+
+    lines = list(dict.fromkeys(line for exp in experiments for line in exp.families()))
+    display(Markdown("\n".join(f"- {line}" for line in lines) or "- no significance test in this table"))
 
 
 def takeaways(lines: Sequence[str], title: str = "What we learned (computed from the tables above)") -> None:
@@ -214,11 +261,12 @@ def execute(path: str | Path, smoke: bool = False, timeout: int | None = None, p
 
 
 def run_notebooks(names: Sequence[str] = (), smoke: bool = False, save: bool = True, timeout: int | None = None,
-                  folder: str | Path = NOTEBOOKS, record: bool = True) -> list[NotebookRun]:
+                  folder: str | Path = NOTEBOOKS, record: bool = True, copy_to: str | Path | None = None) -> list[NotebookRun]:
     """Execute notebooks (all in ``folder`` when ``names`` is empty; a name is a stem such as
     ``"00_why_rerank"`` or a prefix such as ``"00"``). A full run that succeeds is saved over the
     notebook and its time and machine recorded in ``runtimes.json`` beside it; a smoke run is never
-    saved (committed outputs come from full runs)."""
+    saved there (committed outputs come from full runs). ``copy_to``: a folder that receives every
+    executed copy, failed or smoke runs included (to read what a run printed)."""
     import nbformat
 
     folder = Path(folder)
@@ -234,6 +282,9 @@ def run_notebooks(names: Sequence[str] = (), smoke: bool = False, save: bool = T
         nb, run = execute(path, smoke=smoke, timeout=timeout)
         print(run.line(), flush=True)
         runs.append(run)
+        if copy_to is not None:
+            Path(copy_to).mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, Path(copy_to) / path.name)
         if run.error or smoke:
             continue
         if save:
@@ -291,6 +342,6 @@ def execution_order(nb) -> list[int | None]:
     return [c.get("execution_count") for c in nb.cells if c.cell_type == "code"]
 
 
-__all__ = ["NOTEBOOKS", "NotebookRun", "SMOKE", "clean", "execute", "execution_order", "kernel_environment",
+__all__ = ["NOTEBOOKS", "NotebookRun", "SMOKE", "clean", "execute", "execution_order", "families", "kernel_environment", "notebook_tuning_sets", "stage_costs",
            "notebook_dataset", "output_text", "problems", "quiet_output", "ranking_table", "record_runtime",
            "run_notebooks", "show", "takeaways"]
