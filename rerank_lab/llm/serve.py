@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import json
 import os
@@ -77,6 +78,7 @@ class LocalServer:
         self._log = tempfile.TemporaryFile(mode="w+")
         command = server_command(self.model, self.port, self.host, self.threads)
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # never outlive the process that started it (a notebook kernel, a test)
         deadline = time.monotonic() + self.startup_seconds
         while True:
             try:
@@ -87,9 +89,9 @@ class LocalServer:
                 return self
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.log()[-1500:].strip()
                     self.stop()
-                    raise ServerDidNotStart(f"the LLM server for {self.model} did not start: {self.log()[-1500:]}") \
-                        from None
+                    raise ServerDidNotStart(f"the LLM server for {self.model} did not start: {log}") from None
                 time.sleep(1)
 
     def log(self) -> str:
