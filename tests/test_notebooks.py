@@ -1,10 +1,12 @@
-"""Every notebook runs end to end in smoke mode (a few queries, a small corpus) and shows its
-story as pictures; the committed copies carry the outputs of full runs."""
+"""Every notebook runs end to end in smoke mode (a few queries, a small corpus) through the same runner
+that produces the committed outputs (``scripts/run_notebooks.py``), shows its story as pictures and
+saves no noise; the committed copies carry the outputs of full runs, top to bottom."""
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from rerank_lab.notebook import WIDGET, clean, execute, execution_order, output_text, problems
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -18,16 +20,11 @@ def _figures(nb) -> int:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(path, monkeypatch):
-    monkeypatch.setenv("RERANK_LAB_SMOKE", "1")
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    errors = [o for o in _outputs(nb) if o.output_type == "error"]
-    assert not errors, errors[0].get("evalue") if errors else ""
+def test_notebook_runs_in_smoke_mode(path):
+    nb, run = execute(path, smoke=True, timeout=900)
+    assert run.error is None, run.error
     assert _figures(nb) >= 1, "a notebook shows its story as at least one figure"
-    text = "".join(o.get("text", "") for o in _outputs(nb) if o.output_type == "stream")
-    assert "Traceback" not in text
+    assert problems(nb) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -36,8 +33,29 @@ def test_committed_outputs_come_from_a_full_run(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     # one run top to bottom in a fresh kernel numbers the cells 1, 2, 3...: a cell re-run, skipped or run
     # out of order (outputs that no single run produced) breaks the sequence
-    assert [c.get("execution_count") for c in code] == list(range(1, len(code) + 1)), \
-        "commit the notebook after one full run, top to bottom, in a fresh kernel"
+    assert all(c.get("outputs") is not None for c in code)
+    assert execution_order(nb) == list(range(1, len(code) + 1)), \
+        "commit the notebook after one full top-to-bottom run (python scripts/run_notebooks.py NAME)"
     assert _figures(nb) >= 1
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in _outputs(nb))
-    assert "smoke mode" not in text and not [o for o in _outputs(nb) if o.output_type == "error"]
+    assert "smoke mode" not in output_text(nb)
+    assert problems(nb) == []
+
+
+def test_the_prototyping_notebook_exists():
+    assert any(p.stem == "09_your_models" for p in NOTEBOOKS)
+
+
+def test_the_checks_catch_widgets_temp_paths_and_chatter():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"state": {}}
+    cell = nbformat.v4.new_code_cell("x", execution_count=2)
+    cell.outputs = [nbformat.v4.new_output("display_data", data={WIDGET: {"model_id": "1"}, "text/plain": "0%|"}),
+                    nbformat.v4.new_output("stream", name="stderr",
+                                           text="/tmp/ipykernel_123/1.py:7: RerankingHurt: reranking hurt\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="Some weights ... are newly initialized\n")]
+    nb.cells = [cell, nbformat.v4.new_code_cell("y", execution_count=1)]
+    found = problems(nb)
+    assert len(found) == 4 and any("widget-only" in f for f in found) and any("temp path" in f for f in found)
+    assert execution_order(nb) == [2, 1]
+    clean(nb)
+    assert "widgets" not in nb.metadata and all(WIDGET not in o.get("data", {}) for o in nb.cells[0].outputs)

@@ -14,6 +14,8 @@ Usage::
     calibrator = Calibrator("isotonic").fit(scores, labels)
     expected_calibration_error(calibrator.predict(test_scores), test_labels)
     kept, per_query = threshold(run_test, calibrator, p=0.5)
+    curve = precision_coverage_curve(calibrator.predict(test_scores), test_labels)   # every threshold
+    threshold_table(run_test, calibrator, qrels, (0.3, 0.5, 0.7))                    # kept, precision, per query
 """
 from __future__ import annotations
 
@@ -149,3 +151,53 @@ def threshold(run: Run, calibrator: Calibrator, p: float = 0.5) -> tuple[Run, di
     keep = {q: {d for d, prob in pairs if prob >= p} for q, pairs in calibrator.probabilities(run).items()}
     kept = {q: {d: s for d, s in r if d in keep[q]} for q, r in calibrated.rankings.items()}
     return Run.from_scores(kept, name=f"{run.name}>={p}"), {q: len(r) for q, r in kept.items()}
+
+
+@dataclass(frozen=True)
+class PrecisionCoverage:
+    """For each threshold (descending): the share of relevant pairs kept (``coverage``) and the
+    precision of the kept pairs, over (probability, label) pairs."""
+
+    thresholds: np.ndarray
+    coverage: np.ndarray
+    precision: np.ndarray
+    kept: np.ndarray
+
+    def at(self, p: float) -> tuple[float, float, float] | None:
+        """(threshold, coverage, precision) at the lowest listed threshold that is still >= ``p``."""
+        index = np.nonzero(self.thresholds >= p)[0]
+        if not len(index):
+            return None
+        i = int(index[-1])
+        return float(self.thresholds[i]), float(self.coverage[i]), float(self.precision[i])
+
+
+def precision_coverage_curve(probabilities: np.ndarray, labels: np.ndarray) -> PrecisionCoverage:
+    """Keep every pair whose probability is at least t, for every distinct t: how many relevant
+    pairs are kept (as a share of all relevant pairs) and how precise the kept set is."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    order = np.argsort(-probabilities, kind="stable")
+    sorted_p, sorted_l = probabilities[order], labels[order]
+    hits = np.cumsum(sorted_l)
+    last = np.r_[np.nonzero(np.diff(sorted_p))[0], len(sorted_p) - 1] if len(sorted_p) else np.array([], dtype=int)
+    kept = last + 1
+    relevant = max(float(labels.sum()), 1.0)
+    return PrecisionCoverage(sorted_p[last], hits[last] / relevant, hits[last] / kept, kept)
+
+
+def threshold_table(run: Run, calibrator: Calibrator, qrels: Mapping[str, Mapping[str, int]],
+                    ps: tuple[float, ...] = (0.2, 0.3, 0.5, 0.7)) -> list[dict]:
+    """One row per threshold p: mean documents kept per query, queries keeping none, the precision of
+    the kept documents and the share of the run's relevant documents kept (grade > 0)."""
+    relevant_total = sum(1 for q, r in run.rankings.items() for d, _ in r if qrels.get(q, {}).get(d, 0) > 0)
+    rows = []
+    for p in ps:
+        kept_run, kept = threshold(run, calibrator, p)
+        counts = np.array(list(kept.values()), dtype=np.float64)
+        hits = [qrels.get(q, {}).get(d, 0) > 0 for q, r in kept_run.rankings.items() for d, _ in r]
+        rows.append({"p": p, "queries": len(kept), "mean kept per query": round(float(counts.mean()), 2) if len(counts) else 0.0,
+                     "queries keeping none": int((counts == 0).sum()),
+                     "precision of kept": round(float(np.mean(hits)), 3) if hits else None,
+                     "share of relevant kept": round(sum(hits) / relevant_total, 3) if relevant_total else None})
+    return rows

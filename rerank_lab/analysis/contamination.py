@@ -14,6 +14,7 @@ Usage::
     split = contamination(dataset, parse_pipeline("hybrid>>ce"))   # what the pipeline's models recorded
     split.clean, split.contaminated, split.seen["q1"]
     parts = lift_by_part(results, input_results, split)     # {"clean": PartLift, "contaminated": PartLift}
+    split_rows(experiment)                                   # the relevance-or-memory table of a run Experiment
 """
 from __future__ import annotations
 
@@ -156,5 +157,37 @@ def _delta(d: float | None) -> str:
     return "n/a" if d is None else f"{d:+.4f}"
 
 
+def split_rows(experiment, metric: str | None = None) -> list[dict]:
+    """One row per pipeline of a run :class:`~rerank_lab.analysis.experiment.Experiment` that holds a
+    trained model: what it trained on, and on the clean and the contaminated queries the change
+    against its own input with its 95% interval and Holm p, then the reading in words."""
+    from .significance import from_row
+
+    metric = metric or experiment.metrics[0]
+    out = []
+    for row in experiment.table():
+        if "clean_queries" not in row:
+            continue
+        line = {"pipeline": row["name"], "trained on": ", ".join(row["trained_on"])}
+        parts = {}
+        for part in PARTS:
+            parts[part] = from_row(row, metric, against=part)
+            line.update({f"{part} queries": row[f"{part}_queries"], f"{part} {metric}": row.get(f"{part}_{metric}"),
+                         f"{part} Δ vs input": row.get(f"{part}_delta_vs_input"), f"{part} 95% CI": row.get(f"{part}_ci95"),
+                         f"{part} p (Holm)": row.get(f"{part}_p")})
+        clean = parts["clean"]
+        if row.get("contamination_note"):
+            reading = "every query contaminated: relevance cannot be told from memory here"
+        elif row.get("memory"):
+            reading = "⚠ memory: lifts only the contaminated queries"
+        elif clean is None:
+            reading = "too few clean queries to test"
+        else:
+            reading = f"clean queries: {clean.verdict()}"
+        line["reading"] = reading
+        out.append(line)
+    return out
+
+
 __all__ = ["ContaminationSplit", "LiftFromMemory", "PARTS", "PartLift", "contamination", "lift_by_part",
-           "lift_from_memory", "memory_message"]
+           "lift_from_memory", "memory_message", "split_rows"]

@@ -15,6 +15,7 @@ Usage::
 
     result = memorisation_probe(load_reranker("ce"), "scifact")
     result.auc, result.per_query            # mean AUC; AUC under each probe query
+    hybrid() % 100 >> Interpolate(TrainingPositives("scifact"), alpha=0.2)   # a pure memoriser, for teaching
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..components.provenance import training_positives
 from ..core.provenance import provenance
+from ..core.stage import Scorer
 from ..data import load_dataset
 
 #: the dataset whose queries probe each dataset's documents (unrelated topics)
@@ -122,3 +124,31 @@ def _relevant_elsewhere(dataset: str) -> set[str]:
 
 
 __all__ = ["CONTRASTS", "ProbeResult", "auc", "memorisation_probe", "probe_queries"]
+
+
+@dataclass(frozen=True)
+class TrainingPositives(Scorer):
+    """A reranker that reads no query: 1 for a document that was a positive in ``dataset``'s
+    ``split`` judgments, 0 otherwise. It knows nothing of relevance, yet mixed into a first stage
+    it lifts SciFact test, because train and test judgments share documents: the teaching case of a
+    lift from memory, which :class:`~rerank_lab.analysis.experiment.Experiment` flags (it declares
+    what it read in ``trained_on``, as a trained model's records do)."""
+
+    dataset: str = "scifact"
+    split: str = "train"
+    name: str = "memoriser"
+
+    @property
+    def trained_on(self) -> tuple[str, ...]:
+        return (f"{self.dataset}:{self.split}",)
+
+    def _known(self) -> set[str]:
+        if "known" not in self._state:
+            judged = load_dataset(self.dataset, split=self.split)
+            self._state["known"] = {judged.corpus[d].full_text for q in judged.qrels.values() for d, r in q.items()
+                                    if r >= 1 and d in judged.corpus}
+        return self._state["known"]
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        known = self._known()
+        return [float(d in known) for d in documents]

@@ -9,11 +9,14 @@ Usage::
     moves = relevant_moves(first_run, reranked_run, dataset.qrels)
     summarise(moves)                      # {"up": 41, "down": 12, "same": 80, ...}
     largest_rise(moves)                   # Move(query_id=..., rank_before=17, rank_after=1, ...)
+    typical_queries(first_run, reranked_run, dataset.qrels, clean_ids)   # the median help and the median hurt
+    shuffled(candidates, seed=1)          # the same candidates in a random order (position-bias tests)
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from ..core.run import Run
 
@@ -80,3 +83,76 @@ def position_matrix(candidates: Run, reranked: Run, depth: int | None = None):
             if doc in position:
                 counts[rank, position[doc]] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class QueryChange:
+    """One query's metric before and after reranking."""
+
+    query_id: str
+    before: float
+    after: float
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class TypicalQueries:
+    """The examples a teaching picture should show, chosen by a stated rule (:func:`typical_queries`):
+    the median query among those reranking helped and the median among those it hurt."""
+
+    helped: QueryChange | None
+    hurt: QueryChange | None
+    n_helped: int
+    n_hurt: int
+    n_unchanged: int
+    metric: str
+    rule: str
+
+    def counts(self) -> str:
+        return (f"{self.metric} went up on {self.n_helped} queries, down on {self.n_hurt} and did not move on "
+                f"{self.n_unchanged}")
+
+
+def _median_of(changes: list[QueryChange]) -> QueryChange | None:
+    """The lower median by the size of the change (ties broken by query id): one real query, and of
+    an even count the smaller of the two middle changes (no example overstates what reranking does)."""
+    if not changes:
+        return None
+    ordered = sorted(changes, key=lambda c: (abs(c.delta), c.query_id))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def typical_queries(before: Run, after: Run, qrels: Mapping[str, Mapping[str, int]],
+                    query_ids: Iterable[str] | None = None, metric: str = "ndcg@10") -> TypicalQueries:
+    """Per query, ``metric`` before and after reranking over ``query_ids`` (default: every judged query
+    ``after`` ranks); among the queries it rose on, the one with the median rise, and among those it
+    fell on, the one with the median fall. A largest rise teaches that reranking works miracles; the
+    medians show what it usually does where it helps and where it fails. Pass the clean queries of a
+    trained reranker (:func:`~rerank_lab.analysis.contamination.contamination`) so that no example is
+    a document it saw in training."""
+    from .evaluate import evaluate
+
+    ids = [q for q in (query_ids if query_ids is not None else after.rankings) if q in qrels and q in after.rankings]
+    a = evaluate(before.subset(ids), {q: qrels[q] for q in ids}, [metric]).per_query[metric]
+    b = evaluate(after.subset(ids), {q: qrels[q] for q in ids}, [metric]).per_query[metric]
+    changes = [QueryChange(q, a.get(q, 0.0), b.get(q, 0.0)) for q in sorted(ids)]
+    up = [c for c in changes if c.delta > 1e-12]
+    down = [c for c in changes if c.delta < -1e-12]
+    return TypicalQueries(_median_of(up), _median_of(down), len(up), len(down), len(changes) - len(up) - len(down),
+                          metric, f"the median {metric} rise among the {len(up)} queries reranking helped, and the "
+                                  f"median fall among the {len(down)} it hurt ({len(changes)} queries considered)")
+
+
+def shuffled(run: Run, seed: int) -> Run:
+    """``run``'s candidates in a random order per query (``random.Random(seed)``), scored by their new
+    position: the input of a position-bias test (an order-free reranker scores the same on any order)."""
+    rng = random.Random(seed)
+    scores = {}
+    for qid in run.rankings:
+        ids = run.doc_ids(qid)
+        rng.shuffle(ids)
+        scores[qid] = {d: float(len(ids) - i) for i, d in enumerate(ids)}
+    return Run.from_scores(scores, name=f"shuffled-{seed}")

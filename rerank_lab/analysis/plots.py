@@ -171,22 +171,24 @@ def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def pareto_plot(rows: Sequence[Mapping], quality: str = "ndcg@10",
                 latencies: Sequence[str] = ("model_median_ms", "model_p95_ms"), path: str | Path | None = None,
-                cpu: str | None = None):
+                cpu: str | None = None, level: float = 0.05):
     """Quality against per-query latency; the frontier is drawn and its points labelled.
 
     ``rows``: dicts with ``name``, ``quality`` and each latency column (e.g. ``Experiment.table()``,
     whose ``model_*`` columns are the cost with empty caches and ``wall_*`` the time this run spent).
-    ``cpu``: named in the axis label (timings are machine-specific).
+    ``cpu``: named in the axis label (timings are machine-specific). Rows carrying a Holm p against
+    the experiment's baseline (``p_holm``) are marked ``*`` (below ``level``) or ``n.s.`` beside their name.
     """
     fig, axes = plt.subplots(1, len(latencies), figsize=(6.2 * len(latencies), 4.4), dpi=110, squeeze=False)
+    marked = any(r.get("p_holm") is not None for r in rows)
     for ax, column in zip(axes[0], latencies):
         points = [(float(r[column]), float(r[quality])) for r in rows]
         front = pareto_frontier(points)
         for i, (row, (x, y)) in enumerate(zip(rows, points)):
             on = i in front
             ax.scatter(x, y, s=60 if on else 30, color=_COLORS[2] if on else _COLORS[0], zorder=3)
-            ax.annotate(row["name"], (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points",
-                        color="black" if on else "gray")
+            ax.annotate(row["name"] + _mark(row.get("p_holm"), level), (x, y), fontsize=8, xytext=(4, 4),
+                        textcoords="offset points", color="black" if on else "gray")
         fx = [points[i] for i in front]
         ax.plot([p[0] for p in fx], [p[1] for p in fx], "--", color=_COLORS[2], zorder=2)
         ax.set_xscale("log")
@@ -197,7 +199,12 @@ def pareto_plot(rows: Sequence[Mapping], quality: str = "ndcg@10",
         ax.set_ylabel(quality)
         ax.grid(alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
-    fig.suptitle("Quality–latency frontier")
+    title = "Quality–latency frontier"
+    if marked:
+        baseline = next((r["name"] for r in rows if r.get("p_holm") is None and r.get(f"delta_{quality}", 0) is None),
+                        None)
+        title += (f"\n* Holm p<{level:g} against {baseline or 'the baseline'}; n.s. otherwise")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -348,20 +355,96 @@ def sweep_plot(sweep, path: str | Path | None = None, ax=None):
 
 
 def reliability_diagram(curves: Mapping[str, object], path: str | Path | None = None, ax=None,
-                        title: str = "Are the scores probabilities?"):
+                        title: str = "Are the scores probabilities?", counts: bool = True):
     """Reliability curves (``analysis.calibration.Reliability`` per name): mean predicted probability
-    against the observed share of relevant documents per bin, the diagonal being perfect, ECE in the legend."""
-    fig, ax = _figure(ax, (5, 5))
+    against the observed share of relevant documents per bin, the diagonal being perfect, ECE in the
+    legend. ``counts``: each point is labelled with the number of pairs in its bin (a bin of 3 pairs
+    says little), and a panel underneath shows how the pairs spread over the bins."""
+    import numpy as np
+
+    if ax is None and counts:
+        fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.2, 6.4), dpi=110, sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 1]})
+    else:
+        fig, ax = _figure(ax, (5, 5))
+        hist = None
     ax.plot([0, 1], [0, 1], "--", color=_COLORS[0], label="perfectly calibrated")
+    names = list(curves)
     for i, (name, curve) in enumerate(curves.items()):
-        ax.plot(curve.predicted, curve.observed, "o-", color=_COLORS[(i + 2) % len(_COLORS)],
-                label=f"{name} (ECE {curve.ece:.3f})")
-    ax.set_xlabel("predicted probability of relevance")
+        color = _COLORS[(i + 2) % len(_COLORS)]
+        ax.plot(curve.predicted, curve.observed, "o-", color=color, label=f"{name} (ECE {curve.ece:.3f})")
+        if counts:
+            for x, y, n in zip(curve.predicted, curve.observed, curve.counts):
+                ax.annotate(f"{int(n)}", (x, y), fontsize=6.5, color=color, xytext=(3, -9), textcoords="offset points")
+        if hist is not None:
+            edges = np.asarray(curve.edges)
+            width = (edges[1] - edges[0]) / (len(names) + 1)
+            left = edges[np.clip(np.digitize(curve.predicted, edges[1:-1]), 0, len(edges) - 2)]  # each point's bin
+            hist.bar(left + width * (i + 0.5), curve.counts, width, color=color, align="edge")
     ax.set_ylabel("observed share relevant")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
-    ax.set_title(title)
+    ax.set_title(title + ("\n(numbers: pairs per bin)" if counts else ""), fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    if hist is not None:
+        hist.set_yscale("log")
+        hist.set_ylabel("pairs (log)")
+        hist.set_xlabel("predicted probability of relevance")
+        hist.spines[["top", "right"]].set_visible(False)
+        fig.tight_layout()
+    else:
+        ax.set_xlabel("predicted probability of relevance")
+    return _save(fig, path)
+
+
+def precision_coverage(curves: Mapping[str, object], path: str | Path | None = None, ax=None, marks=(0.5,),
+                       title: str = "Keep what is probably relevant: precision against what is kept"):
+    """One line per name (``analysis.calibration.PrecisionCoverage``): as the probability threshold
+    falls, the share of relevant documents kept (recall of the candidates' relevant ones) rises
+    and the precision of what is kept falls; thresholds in ``marks`` are ringed and labelled."""
+    fig, ax = _figure(ax, (6, 4))
+    for i, (name, curve) in enumerate(curves.items()):
+        color = _COLORS[(i + 2) % len(_COLORS)]
+        ax.plot(curve.coverage, curve.precision, "-", color=color, label=name)
+        for p in marks:
+            point = curve.at(p)
+            if point is not None:
+                ax.scatter([point[1]], [point[2]], s=50, facecolors="none", edgecolors=color, linewidths=1.5, zorder=3)
+                ax.annotate(f"P≥{p:g}", (point[1], point[2]), fontsize=7.5, color=color, xytext=(4, 4),
+                            textcoords="offset points")
+    ax.set_xlabel("share of the candidates' relevant documents kept")
+    ax.set_ylabel("precision of the kept documents")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)
+
+
+def interval_plot(differences: Mapping[str, object], reference: str, metric: str = "nDCG@10",
+                  title: str | None = None, path: str | Path | None = None, ax=None):
+    """Each :class:`~rerank_lab.analysis.significance.Difference` against ``reference`` as a point with
+    its 95% interval; filled where the test detects a difference, hollow where it does not, and a
+    zero line: the picture of "which of these differences are real"."""
+    names = list(differences)
+    fig, ax = _figure(ax, (6.5, 0.45 * len(names) + 1.6))
+    ax.axvline(0, color=_COLORS[0], lw=1)
+    for y, name in enumerate(names):
+        d = differences[name]
+        color = _COLORS[4] if d.detected else _COLORS[2]
+        if d.ci is not None:
+            ax.plot(d.ci, [y, y], "-", color=color, lw=2)
+        ax.scatter([d.delta], [y], s=45, color=color if d.detected else "white", edgecolors=color, zorder=3, lw=1.5)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"Δ {metric} against {reference} (95% interval)")
+    queries = {getattr(d, "queries", None) for d in differences.values()}
+    n = f", {queries.pop()} queries" if len(queries) == 1 else ""
+    ax.set_title((title or f"Against {reference}") + n + "\nfilled: a detectable difference (Holm); hollow: none",
+                 fontsize=9.5)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
 

@@ -5,6 +5,9 @@ Usage::
     result = sweep(dataset, "hybrid>>ce", depths=(10, 20, 50))     # one row per depth, peak marked
     exp = depth_sweep(dataset, hybrid(), reranker, depths=(10, 20))  # an Experiment, one pipeline per depth
     best_under_budget(exp.table(), budget_ms=500)
+    depth_table(exp)                   # one row per depth: metric, Δ vs the first stage [95% CI], p, cost, clean split
+    choose_depth(exp).sentence()       # the smallest depth not detectably below the best one
+    choose_under_budget(exp, 100)      # the cheapest pipeline within 100 ms p95 not detectably below the best that fits
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from ..core.data import Dataset
 from ..core.stage import Cutoff, FirstStage, FixedRun, Stage
 from ..specs import parse_pipeline
 from .experiment import Experiment
+from .significance import Choice, choose
 
 SPLIT_PREFIXES = ("clean_", "contaminated_")
 
@@ -109,4 +113,76 @@ def best_under_budget(rows: Sequence[Mapping], budget_ms: float, latency: str = 
     by default the p95 **model** latency (what a query costs with empty caches)."""
     fitting = [r for r in rows if r[latency] <= budget_ms]
     return max(fitting, key=lambda r: r[quality]) if fitting else None
+
+
+
+def depth_of(name: str) -> int | None:
+    """The depth k of a :func:`depth_sweep` pipeline name ``"<reranker>@<k>"`` (None for others)."""
+    head, _, k = name.rpartition("@")
+    return int(k) if head and k.isdigit() else None
+
+
+def depth_table(experiment: Experiment, metric: str | None = None, latency: str = "model_median_ms") -> list[dict]:
+    """One row per depth of a :func:`depth_sweep` experiment: the metric, its difference against the
+    first stage alone (the experiment's baseline) with the 95% interval and raw / Holm p, the per-query
+    latency, and for a trained reranker the change against its input on the clean and the
+    contaminated queries (:mod:`~rerank_lab.analysis.contamination`)."""
+    metric = metric or experiment.metrics[0]
+    rows = []
+    for row in experiment.table():
+        k = depth_of(row["name"])
+        if k is None:
+            continue
+        out = {"reranker": row["name"].rpartition("@")[0], "depth": k, metric: row[metric],
+               f"Δ vs {experiment.baseline}": row.get(f"delta_{metric}"), "95% CI": row.get("ci95"),
+               "p": row.get("p_raw"), "p (Holm)": row.get("p_holm"), latency: row.get(latency)}
+        for part in ("clean", "contaminated"):
+            if f"{part}_queries" in row:
+                out.update({f"{part} queries": row[f"{part}_queries"], f"{part} Δ vs input": row.get(f"{part}_delta_vs_input"),
+                            f"{part} 95% CI": row.get(f"{part}_ci95"), f"{part} p (Holm)": row.get(f"{part}_p")})
+        rows.append(out)
+    return sorted(rows, key=lambda r: (r["reranker"], r["depth"]))
+
+
+def depth_curve(experiment: Experiment, metric: str | None = None) -> dict[int, float]:
+    """``{depth: metric}`` of a :func:`depth_sweep` experiment (for :func:`~rerank_lab.analysis.plots.depth_curves`)."""
+    metric = metric or experiment.metrics[0]
+    return {r["depth"]: r[metric] for r in depth_table(experiment, metric)}
+
+
+def choose_depth(experiment: Experiment, metric: str | None = None, cost: str = "model_median_ms") -> Choice:
+    """The smallest (cheapest) depth of a :func:`depth_sweep` experiment whose metric is not detectably
+    below the best depth's (:func:`~rerank_lab.analysis.significance.choose`)."""
+    names = [r["name"] for r in experiment.table() if depth_of(r["name"]) is not None]
+    return choose(experiment, names, cost=cost, metric=metric)
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    """A latency budget's pick: the :class:`~rerank_lab.analysis.significance.Choice` among the pipelines
+    that fit (None when nothing fits), and the pipelines that fit."""
+
+    budget_ms: float
+    latency: str
+    fitting: tuple[str, ...]
+    choice: Choice | None
+
+    def sentence(self) -> str:
+        label = f"p95 ≤ {self.budget_ms:g} ms"
+        if self.choice is None:
+            return f"{label}: nothing fits."
+        if len(self.fitting) == 1:
+            return f"{label}: only **{self.fitting[0]}** fits."
+        return self.choice.sentence(label)
+
+
+def choose_under_budget(experiment: Experiment, budget_ms: float, latency: str = "model_p95_ms",
+                        metric: str | None = None) -> BudgetChoice:
+    """Among the pipelines whose per-query ``latency`` fits ``budget_ms``, the cheapest one not
+    detectably below the best-scoring one that fits (paired tests against it, Holm across them).
+    Unlike :func:`best_under_budget`, a pipeline ahead by noise does not win."""
+    rows = experiment.table()
+    fitting = tuple(r["name"] for r in rows if r[latency] <= budget_ms)
+    choice = choose(experiment, list(fitting), cost=latency, metric=metric) if fitting else None
+    return BudgetChoice(budget_ms, latency, fitting, choice)
 

@@ -17,6 +17,7 @@ Usage::
     model_identity(path)                                      # id + weights hash, for cache keys
     net, tokenizer = load_transformer(MINILM, head="none")    # shared by every stage in the process
     pick_device("auto")                                       # "cuda" or "cpu"
+    copy_as_hub_folder(LAB_CE_DIR, "models/my-ce")            # a model's files as a hub download lays them out
 """
 from __future__ import annotations
 
@@ -63,6 +64,32 @@ def local_model_dir(model: str | os.PathLike) -> Path | None:
     if not os.environ.get("RERANK_LAB_PREFER_HUB"):
         return packaged_model_dir(str(model))
     return None
+
+
+#: the files a hub snapshot of a transformers model holds (a lab folder's own records are left behind)
+HUB_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+             "vocab.txt", "artifact.metadata")
+
+
+def copy_as_hub_folder(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy ``source``'s model files into ``target`` as ``huggingface-cli download ID --local-dir
+    target`` lays them out (plus the README and .gitattributes every hub repo carries), leaving the
+    lab's training records behind: a stand-in for a downloaded model, loadable by folder wherever an
+    id is. Returns ``target``; an existing ``target`` is replaced."""
+    import shutil
+
+    source, target = Path(source), Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    copied = [name for name in HUB_FILES if (source / name).exists()]
+    if "config.json" not in copied:
+        raise ModelNotAvailable(f"{source} holds no config.json: not a model folder")
+    for name in copied:
+        shutil.copy2(source / name, target / name)
+    (target / "README.md").write_text("---\nlibrary_name: transformers\n---\n")
+    (target / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    return target
 
 
 def _looks_like_path(name: str) -> bool:

@@ -116,7 +116,9 @@ def gpu_offload(device: str | None) -> bool:
 
 
 class LlamaCppBackend(GGUFText, LLMBackend):
-    """llama-cpp-python on a GGUF file (the ``llm`` extra). ``n_threads`` defaults to the cores."""
+    """llama-cpp-python on a GGUF file (the ``llm`` extra). ``n_threads`` defaults to
+    ``$RERANK_LAB_LLM_THREADS``, else the cores (on a CPU shared with other jobs one thread can be
+    faster than two: llama.cpp's threads wait for each other at every layer)."""
 
     def __init__(self, model: str = DEFAULT_GGUF, n_ctx: int = 8192, n_threads: int | None = None,
                  reuse_prefix: bool = True, device: str = "auto"):
@@ -128,7 +130,8 @@ class LlamaCppBackend(GGUFText, LLMBackend):
         self.model_name = model
         self.offloaded = gpu_offload(device)
         self.device = "cuda" if self.offloaded else "cpu"
-        self.llm = _llama(path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), logits_all=False,
+        threads = n_threads or int(os.environ.get("RERANK_LAB_LLM_THREADS") or 0) or os.cpu_count()
+        self.llm = _llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, logits_all=False,
                           n_gpu_layers=-1 if self.offloaded else 0)
         self.name = path.name
         self.reuse_prefix = reuse_prefix

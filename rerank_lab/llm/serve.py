@@ -7,13 +7,23 @@ Usage::
 
     python -m rerank_lab.llm.serve --port 8765 --model qwen2.5-0.5b-instruct-q4_k_m
     server_command("qwen2.5-0.5b-instruct-q4_k_m", port=8765)     # the command, for a test fixture
+    with LocalServer("qwen2.5-0.5b-instruct-q4_k_m") as server:  # started on a free port, stopped on exit
+        PointwiseLLM(model=server.model, backend=OpenAIBackend(server.model, base_url=server.url))
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 
 from .defaults import default_model
 
@@ -30,6 +40,88 @@ def server_command(model: str, port: int = 8765, host: str = "127.0.0.1", thread
     return [python, "-m", "llama_cpp.server", "--model", str(gguf_path(model)), "--model_alias", model,
             "--host", host, "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", cores,
             "--n_threads_batch", cores, "--logits_all", "true", "--verbose", "false"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ServerDidNotStart(RuntimeError):
+    """The local LLM server exited or did not answer in time; the message ends with its log."""
+
+
+class LocalServer:
+    """llama.cpp's OpenAI-compatible server (:func:`server_command`) on a packaged GGUF, started
+    in the background on a free port of this machine and stopped by :meth:`stop` (or on leaving a
+    ``with`` block): what a notebook or a test uses to rank through a real endpoint offline.
+    ``url`` is the ``/v1`` base URL to give :class:`~rerank_lab.llm.openai_compat.OpenAIBackend`."""
+
+    def __init__(self, model: str, port: int | None = None, host: str = "127.0.0.1", threads: int | None = None,
+                 startup_seconds: float = 300.0):
+        self.model, self.host = model, host
+        self.port = port or free_port(host)
+        self.threads, self.startup_seconds = threads, startup_seconds
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> "LocalServer":
+        """Start the server and wait until ``/v1/models`` answers with the model's name."""
+        if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
+            raise ServerDidNotStart("llama.cpp's server is not installed: run `bash scripts/setup.sh llm`")
+        self._log = tempfile.TemporaryFile(mode="w+")
+        command = server_command(self.model, self.port, self.host, self.threads)
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # never outlive the process that started it (a notebook kernel, a test)
+        deadline = time.monotonic() + self.startup_seconds
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/models", timeout=5) as answer:
+                    served = [m["id"] for m in json.loads(answer.read())["data"]]
+                if self.model not in served:
+                    raise ServerDidNotStart(f"the server at {self.url} serves {served}, not {self.model}")
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.log()[-1500:].strip()
+                    self.stop()
+                    raise ServerDidNotStart(f"the LLM server for {self.model} did not start: {log}") from None
+                time.sleep(1)
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        if self._log is None or self._log.closed:
+            return ""
+        self._log.seek(0)
+        return self._log.read()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 30 s); harmless when it is not running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None and not self._log.closed:
+            self._log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> "LocalServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

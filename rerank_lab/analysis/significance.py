@@ -1,0 +1,197 @@
+"""One way to say whether a difference is a difference, for every table, chart and takeaway.
+
+A difference between two pipelines on the same queries is reported as its mean, its 95%
+interval (Student's t over the per-query differences), the raw paired p and the p corrected
+(Holm, Scand. J. Statist. 1979) within a named family of comparisons. It is called a
+difference only when the test says so: the corrected p is below the level (when there is a
+corrected p; otherwise the interval excludes 0, or the raw p is below the level). Otherwise the
+words are "no detectable difference on N queries": an interval that includes 0 does not show
+that two pipelines are equal, only that these queries cannot tell them apart (its width says how
+large a difference they could have missed).
+
+Choices follow the same rule (:func:`choose`): among candidates, the cheapest one whose metric
+is not detectably below the best candidate's, the candidates compared with the best by paired
+tests Holm-corrected across them. The lab's tuner picks settings the same way, with a fixed
+tolerance instead of a test (:mod:`rerank_lab.train.tune`).
+
+Usage::
+
+    phrase(+0.0372, (0.0153, 0.0591), 0.0003, 195, p_holm=0.0009)
+    # 'a detectable lift on 195 queries (Δ +0.0372, 95% CI [+0.0153, +0.0591], p 0.0003, Holm p 0.0009)'
+    from_row(exp.table()[-1], "ndcg@10").phrase()          # against the experiment's baseline
+    from_row(row, "ndcg@10", against="clean").detected     # the clean-query split of a trained reranker
+    choose(exp, ["ce@10", "ce@20", "ce@50"], cost="model_median_ms").sentence()
+    against_baseline(exp)["hybrid>>ce"].verdict()           # every pipeline against the baseline
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+LEVEL = 0.05
+AGAINST = ("baseline", "input", "clean", "contaminated")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``b − a`` on ``queries`` paired queries: mean ``delta``, 95% interval ``ci``, raw ``p`` and the
+    Holm-corrected ``p_holm`` within ``family`` (a sentence naming what the correction covers)."""
+
+    delta: float
+    ci: tuple[float, float] | None
+    p: float | None
+    queries: int
+    p_holm: float | None = None
+    family: str | None = None
+    level: float = LEVEL
+
+    @property
+    def detected(self) -> bool:
+        """Whether the test calls it a difference: the corrected p (else the interval, else the raw p)."""
+        if self.p_holm is not None:
+            return self.p_holm < self.level
+        if self.ci is not None and not any(math.isnan(x) for x in self.ci):
+            return self.ci[0] > 0 or self.ci[1] < 0
+        return self.p is not None and self.p < self.level
+
+    @property
+    def direction(self) -> str:
+        """``"higher"``, ``"lower"`` (detected differences only) or ``"none"``."""
+        if not self.detected:
+            return "none"
+        return "higher" if self.delta > 0 else "lower"
+
+    def numbers(self) -> str:
+        """``Δ +0.0372, 95% CI [+0.0153, +0.0591], p 0.0003, Holm p 0.0009``."""
+        parts = [f"Δ {self.delta:+.4f}"]
+        if self.ci is not None and not any(math.isnan(x) for x in self.ci):
+            parts.append(f"95% CI [{self.ci[0]:+.4f}, {self.ci[1]:+.4f}]")
+        if self.p is not None:
+            parts.append(f"p {format_p(self.p)}")
+        if self.p_holm is not None:
+            parts.append(f"Holm p {format_p(self.p_holm)}")
+        return ", ".join(parts)
+
+    def verdict(self, up: str = "lift", down: str = "drop") -> str:
+        """``"a detectable lift on 195 queries"``, ``"a detectable drop on …"`` or ``"no detectable
+        difference on 105 queries"``."""
+        if not self.detected:
+            return f"no detectable difference on {self.queries} queries"
+        return f"a detectable {up if self.delta > 0 else down} on {self.queries} queries"
+
+    def phrase(self, up: str = "lift", down: str = "drop") -> str:
+        """The verdict with its numbers in brackets."""
+        return f"{self.verdict(up, down)} ({self.numbers()})"
+
+
+def format_p(p: float) -> str:
+    """Two significant digits (``0.0009``, ``0.91``); below 0.0001 as ``<0.0001``."""
+    return "<0.0001" if p < 0.0001 else f"{p:.2g}"
+
+
+def phrase(delta: float, ci: Sequence[float] | None, p: float | None, queries: int, p_holm: float | None = None,
+           level: float = LEVEL) -> str:
+    """The words for one difference: ``"a detectable lift on N queries (…)"``, ``"a detectable drop
+    on N queries (…)"`` or ``"no detectable difference on N queries (…)"``."""
+    return Difference(delta, tuple(ci) if ci is not None else None, p, queries, p_holm, level=level).phrase()
+
+
+def from_row(row: Mapping, metric: str = "ndcg@10", against: str = "baseline", family: str | None = None,
+             level: float = LEVEL) -> Difference | None:
+    """The :class:`Difference` an :meth:`Experiment.table() <rerank_lab.analysis.experiment.Experiment.table>`
+    row reports ``against`` its baseline, its own input (``"input"``), or its input on the
+    ``"clean"`` / ``"contaminated"`` queries of a trained reranker; None where the row has none."""
+    if against not in AGAINST:
+        raise ValueError(f"against must be one of {', '.join(AGAINST)}, got {against!r}")
+    if against == "baseline":
+        delta, ci, p, holm_p, n = (row.get(f"delta_{metric}"), row.get("ci95"), row.get("p_raw"), row.get("p_holm"),
+                                   row.get("queries"))
+    elif against == "input":
+        delta, ci, p, holm_p, n = (row.get(f"vs_input_{metric}"), row.get("vs_input_ci95"), None,
+                                   row.get("vs_input_p_holm"), row.get("queries"))
+    else:
+        delta, ci, p, holm_p, n = (row.get(f"{against}_delta_vs_input"), row.get(f"{against}_ci95"),
+                                   row.get(f"{against}_p_raw"), row.get(f"{against}_p"), row.get(f"{against}_queries"))
+        if holm_p == p:  # a part with a single pipeline: its p is not corrected
+            holm_p = None
+    if delta is None or not n:
+        return None
+    return Difference(float(delta), tuple(ci) if ci else None, p, int(n), holm_p, family, level)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What :func:`choose` picked and why: the ``best`` candidate by the metric, each other candidate's
+    :class:`Difference` against it, and the ``pick``: the cheapest candidate not detectably below it."""
+
+    pick: str
+    best: str
+    metric: str
+    cost: str
+    values: Mapping[str, float]
+    costs: Mapping[str, float]
+    against_best: Mapping[str, Difference] = field(default_factory=dict)
+    family: str = ""
+
+    def sentence(self, label: str = "") -> str:
+        """One line saying what was picked and what the test says about the rest."""
+        what = f"{label}: " if label else ""
+        if self.pick == self.best:
+            cheaper = [n for n in self.against_best if self.costs[n] < self.costs[self.best]]
+            if not cheaper:
+                return (f"{what}**{self.pick}** ({self.metric} {self.values[self.pick]:.4f}): the best and the cheapest "
+                        f"of the candidates.")
+            return (f"{what}**{self.pick}** ({self.metric} {self.values[self.pick]:.4f}): every cheaper candidate scores "
+                    f"detectably lower (" + "; ".join(f"{n} {self.against_best[n].numbers()}" for n in cheaper) + ").")
+        d = self.against_best[self.pick]
+        return (f"{what}**{self.pick}**, the cheapest candidate not detectably below the best-scoring {self.best} "
+                f"({self.metric} {self.values[self.pick]:.4f} against {self.values[self.best]:.4f}: "
+                f"{d.verdict()}, {d.numbers()}).")
+
+
+def choose(experiment, names: Sequence[str], cost: str = "model_median_ms", metric: str | None = None,
+           level: float = LEVEL) -> Choice:
+    """Among the pipelines ``names`` of a run :class:`~rerank_lab.analysis.experiment.Experiment`,
+    the cheapest (by the table column ``cost``) whose ``metric`` is not detectably below the best
+    one's: each candidate is compared with the best by the experiment's paired test, the p-values
+    Holm-corrected across those comparisons (the family :attr:`Choice.family` names)."""
+    from .evaluate import holm, paired_test
+
+    if not names:
+        raise ValueError("choose needs at least one candidate pipeline")
+    metric = metric or experiment.metrics[0]
+    rows = {r["name"]: r for r in experiment.table()}
+    missing = [n for n in names if n not in rows]
+    if missing:
+        raise KeyError(f"not pipelines of the experiment: {', '.join(missing)}")
+    values = {n: float(rows[n][metric]) for n in names}
+    costs = {n: float(rows[n][cost]) for n in names}
+    best = max(names, key=lambda n: (values[n], -costs[n]))
+    others = [n for n in names if n != best]
+    results = experiment.results
+    tests = [paired_test(results[best], results[n], metric, experiment.test) for n in others]
+    adjusted = holm([t.p_value for t in tests]) if tests else []
+    family = (f"each candidate against {best} (the best {metric}): paired {experiment.test}, Holm over the "
+              f"{len(others)} comparisons")
+    against = {n: Difference(t.delta, (t.ci_low, t.ci_high), t.p_value, t.queries, p, family, level)
+               for n, t, p in zip(others, tests, adjusted)}
+    fine = [best] + [n for n in others if not (against[n].detected and against[n].delta < 0)]
+    pick = min(fine, key=lambda n: (costs[n], -values[n]))
+    return Choice(pick, best, metric, cost, values, costs, against, family)
+
+
+def against_baseline(experiment, metric: str | None = None, level: float = LEVEL) -> dict[str, Difference]:
+    """``{pipeline: Difference}`` against a run experiment's baseline, each carrying the sentence that
+    names its Holm family (the first of :meth:`~rerank_lab.analysis.experiment.Experiment.families`)."""
+    metric = metric or experiment.metrics[0]
+    family = next(iter(experiment.families()), None)
+    out = {}
+    for row in experiment.table():
+        d = from_row(row, metric, "baseline", family, level)
+        if d is not None:
+            out[row["name"]] = d
+    return out
+
+
+__all__ = ["AGAINST", "Choice", "Difference", "LEVEL", "against_baseline", "choose", "format_p", "from_row", "phrase"]
