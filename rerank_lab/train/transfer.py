@@ -251,7 +251,29 @@ def summary(records: Sequence[ModelRecord]) -> str:
             if hardware == "cpu" else hardware
         lines.append(f"| {name} | " + " | ".join(_show(cells[name][c]) for c in columns)
                      + f" | {probe} | {alpha} | {minutes} | {hardware} |")
+    lines += ["", "- Holm: within each column, over the recipes measured there; the raw paired p beside it.",
+              "- n: the queries measured. SciFact clean counts the test queries none of whose relevant documents "
+              "were a positive in any judgment the model read, training or choosing its alpha (a label-free recipe "
+              "still chose alpha on SciFact train queries, so its n is below 300).",
+              "", "**Takeaways (computed from the table):**", ""]
+    lines += [f"- {column}: {_takeaway([(r, cells[r][column]) for r in recipes])}" for column in columns]
     return "\n".join(lines)
+
+
+def _takeaway(cells: Sequence[tuple[str, dict | None]]) -> str:
+    """One sentence per column: what lifts after Holm, else the largest difference and why it is not one."""
+    measured = [(name, cell) for name, cell in cells if cell and cell.get("delta") is not None]
+    if not measured:
+        return "nothing measured yet."
+    lifted = [(n, c) for n, c in measured if c.get("p_holm", c.get("p")) is not None
+              and c.get("p_holm", c.get("p")) < 0.05 and c["delta"] > 0]
+    if lifted:
+        return "; ".join(f"{n} lifts hybrid by {c['delta']:+.4f} (Holm p {c.get('p_holm', c['p']):.2g}, "
+                         f"{c['n']} queries)" for n, c in lifted) + "."
+    name, best = max(measured, key=lambda item: item[1]["delta"])
+    raw = f", raw p {best['p']:.2g}" if best.get("p") is not None else ""
+    return (f"no recipe is detectably above hybrid after Holm over {len(measured)} recipes; the largest difference, "
+            f"{name} {best['delta']:+.4f}{raw}, is no detectable difference on {best['n']} queries.")
 
 
 def n_test(record: ModelRecord | None, name: str) -> dict | None:
@@ -276,7 +298,8 @@ def _show(cell: dict | None) -> str:
         return "n/a"
     ci = f", [{cell['ci'][0]:+.3f}, {cell['ci'][1]:+.3f}]" if cell.get("ci") else ""
     p = cell.get("p_holm", cell.get("p"))
-    return f"{cell['value']:.4f} ({cell['delta']:+.4f}{ci}, p={p:.2g}; n={cell['n']})" if p is not None else \
+    raw = f", raw {cell['p']:.2g}" if cell.get("p_holm") is not None else ""
+    return f"{cell['value']:.4f} ({cell['delta']:+.4f}{ci}, p={p:.2g}{raw}; n={cell['n']})" if p is not None else \
         f"{cell['value']:.4f} ({cell['delta']:+.4f}; n={cell['n']})"
 
 
