@@ -54,10 +54,15 @@ def effective_mode(mode: str) -> str:
     return mode
 
 
-def resolve_backend(backend: str) -> str:
-    """``"auto"``: OpenVINO when it is installed (faster on the CPU in every mode), else torch."""
+def resolve_backend(backend: str, device: str = "cpu") -> str:
+    """``"auto"``: OpenVINO when it is installed (faster on the CPU in every mode), else torch. Off the
+    CPU only torch runs (``device`` is the resolved one, e.g. ``"cuda:0"``)."""
     if backend not in ("auto", "openvino", "torch"):
         raise ValueError(f"unknown backend {backend!r}: use 'auto', 'openvino' or 'torch'")
+    if device.split(":")[0] != "cpu":
+        if backend == "openvino":
+            raise ValueError(f"backend='openvino' runs on the CPU only; on {device!r} use backend='torch'")
+        return "torch"
     if backend != "auto":
         return backend
     return "openvino" if available() else "torch"

@@ -56,12 +56,7 @@ class ColBERT(LateInteraction):
         if self.augment_queries is None:
             object.__setattr__(self, "augment_queries", checkpoint_query_augmentation(self.checkpoint))
         object.__setattr__(self, "bf16", resolve_bf16(self.bf16, self.runs_on))
-        if self.runs_on == "cpu":
-            object.__setattr__(self, "backend", openvino.resolve_backend(self.backend))
-        elif self.backend in ("auto", "torch"):
-            object.__setattr__(self, "backend", "torch")  # OpenVINO is the CPU path
-        else:
-            raise ValueError(f"backend={self.backend!r} runs on the CPU only; on {self.device!r} use backend='torch'")
+        object.__setattr__(self, "backend", openvino.resolve_backend(self.backend, self.runs_on))
 
     @property
     def runs_on(self) -> str:

@@ -74,12 +74,7 @@ class CrossEncoderScorer(Scorer):
         if self.activation not in (None, "sigmoid", "softmax"):
             raise ValueError(f"unknown activation {self.activation!r}: use None, 'sigmoid' (1 logit) or "
                              f"'softmax' (2 logits)")
-        if self.runs_on == "cpu":
-            object.__setattr__(self, "backend", openvino.resolve_backend(self.backend))
-        elif self.backend in ("auto", "torch"):
-            object.__setattr__(self, "backend", "torch")  # OpenVINO is the CPU path
-        else:
-            raise ValueError(f"backend={self.backend!r} runs on the CPU only; on {self.device!r} use backend='torch'")
+        object.__setattr__(self, "backend", openvino.resolve_backend(self.backend, self.runs_on))
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
 
