@@ -88,3 +88,18 @@ class LLMBackend(ABC):
     @property
     def identity(self) -> str:
         return self.name
+
+
+class TokenizerText:
+    """Prompt text, token ids and token strings from a transformers tokenizer held as ``self.tokenizer``
+    (its chat template renders the prompt): shared by the transformers backend and a served model's
+    local tokenizer."""
+
+    def prompt_text(self, messages: Messages) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])

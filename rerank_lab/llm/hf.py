@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.files import atomic_dir
-from .base import Completion, LLMBackend, Messages
+from .base import Completion, LLMBackend, Messages, TokenizerText
 from .packaged import DEFAULT_GGUF, PACKAGED_GGUF, model_cache_dir, packaged_gguf
 
 
@@ -49,7 +49,7 @@ def _quiet(fn, *args, **kwargs):
         hf_logging.set_verbosity(level)
 
 
-class TransformersBackend(LLMBackend):
+class TransformersBackend(TokenizerText, LLMBackend):
     """A transformers causal LM with a chat template.
 
     ``model``: hub id, local folder, a packaged GGUF name (see ``PACKAGED_GGUF``), or a folder
@@ -95,15 +95,6 @@ class TransformersBackend(LLMBackend):
         kind = self.device.split(":")[0]
         where = f"@{kind}" if kind != "cpu" and self.dtype != "float32" else ""
         return f"transformers-{self.dtype}{where}:{model}"
-
-    def prompt_text(self, messages: Messages) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def token_text(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id])
 
     def prompt_ids(self, messages: Messages, assistant_prefix: str = "") -> list[int]:
         ids = self.tokenize(self.prompt_text(messages) + assistant_prefix)

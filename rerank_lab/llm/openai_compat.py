@@ -36,7 +36,7 @@ import urllib.request
 import warnings
 from typing import Sequence
 
-from .base import Completion, LLMBackend, Messages
+from .base import Completion, LLMBackend, Messages, TokenizerText
 from .packaged import PACKAGED_GGUF
 
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
@@ -283,7 +283,7 @@ class OpenAIBackend(LLMBackend):
         return out
 
 
-class _HFText:
+class _HFText(TokenizerText):
     """A served model's template and tokenizer from its hub id or folder (transformers)."""
 
     def __init__(self, model: str):
@@ -291,15 +291,6 @@ class _HFText:
 
         self.tokenizer = load_tokenizer(model)
         self.name = model
-
-    def prompt_text(self, messages: Messages) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def token_text(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id])
 
     @property
     def vocab_size(self) -> int:
