@@ -60,19 +60,32 @@ def notebook_dataset(name: str, split: str = "test", max_queries: int | None = N
     return dataset
 
 
-def notebook_tuning_sets(name: str = "scifact", first_stage: str = "hybrid", candidates: int = 100):
-    """The lab's tuning split of ``name`` (SciFact: 100 train queries held out from the lab models'
-    training; NFCorpus: dev; never test) as :class:`~rerank_lab.train.tune.TuningSet` s for
-    :func:`~rerank_lab.train.tune.tune`; in smoke mode a few of those queries over a small corpus."""
-    from .specs import first_stage_by_name
+def notebook_tuning_dataset(name: str = "scifact", max_queries: int | None = None, seed: int = 0) -> Dataset:
+    """The lab's tuning split of ``name`` as a dataset: the queries a notebook may make *choices* on (a depth,
+    a length, a weight). SciFact: 100 train queries held out from the lab models' training; NFCorpus: dev;
+    never test. ``max_queries`` samples a subset; in smoke mode a few of them over a small corpus.
+
+    Usage: ``ds = notebook_tuning_dataset("scifact", max_queries=40)``
+    """
     from .train.negatives import split_queries
-    from .train.tune import TuningSet
 
     _, ids, split = split_queries(name, 100, 0)
     dataset = load_dataset(name, split=split).restrict(ids)
     if SMOKE:
-        dataset = dataset.sample(SMOKE_QUERIES, SMOKE_DISTRACTORS)
-    return [TuningSet(name, split, dataset, (first_stage_by_name(first_stage) % candidates)(dataset))]
+        return dataset.sample(SMOKE_QUERIES, SMOKE_DISTRACTORS, seed=seed)
+    if max_queries is not None and max_queries < len(dataset.queries):
+        return dataset.sample(max_queries, seed=seed)
+    return dataset
+
+
+def notebook_tuning_sets(name: str = "scifact", first_stage: str = "hybrid", candidates: int = 100):
+    """:func:`notebook_tuning_dataset` with its first stage's candidates, as the
+    :class:`~rerank_lab.train.tune.TuningSet` s :func:`~rerank_lab.train.tune.tune` takes."""
+    from .specs import first_stage_by_name
+    from .train.tune import TuningSet
+
+    dataset = notebook_tuning_dataset(name)
+    return [TuningSet(name, dataset.split, dataset, (first_stage_by_name(first_stage) % candidates)(dataset))]
 
 
 def ranking_table(run: Run, dataset: Dataset, query_id: str, k: int = 10, score_name: str = "score"):

@@ -136,6 +136,21 @@ def test_training_split_holds_out_tuning_queries(beir_root):
     assert split == "dev" and tune and not set(train) & set(tune)  # a dev split is used as it is
 
 
+def test_notebooks_choose_on_the_tuning_split(beir_root, monkeypatch):
+    # a notebook's choices (a depth, a length, a pipeline under a budget) are made on these queries, never on test
+    import rerank_lab.notebook as notebook
+    from rerank_lab.train.negatives import split_queries
+
+    monkeypatch.setattr(notebook, "SMOKE", False)
+    train, held, _ = split_queries("scifact", 100, 0)
+    ds = notebook.notebook_tuning_dataset("scifact", max_queries=40)
+    assert ds.split == "train" and len(ds.queries) == 40 and set(ds.queries) <= set(held)
+    assert not set(ds.queries) & set(load_dataset("scifact", split="test").queries)
+    assert notebook.notebook_tuning_dataset("nfcorpus", max_queries=25).split == "dev"
+    sets = notebook.notebook_tuning_sets("scifact", first_stage="bm25", candidates=10)
+    assert [(s.name, s.split, len(s.dataset.queries)) for s in sets] == [("scifact", "train", len(held))]
+
+
 @pytest.mark.parametrize("name, split, message", [
     ("../etc", "test", r"dataset name '\.\./etc' is not a dataset name"),
     ("/abs/path", "test", "is not a dataset name"),

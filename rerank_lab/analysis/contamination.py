@@ -31,15 +31,17 @@ PARTS = ("clean", "contaminated")
 
 @dataclass(frozen=True)
 class ContaminationSplit:
-    """Test queries of ``dataset`` split by training positives. ``seen``: for each contaminated
-    query, its relevant documents that were training positives. ``trained_on``: every record
-    considered (records of other datasets name other corpora and contaminate nothing here)."""
+    """The judged queries of ``dataset`` (its ``split``, usually test) split by training positives.
+    ``seen``: for each contaminated query, its relevant documents that were training positives.
+    ``trained_on``: every record considered (records of other datasets name other corpora and
+    contaminate nothing here)."""
 
     dataset: str
     clean: tuple[str, ...]
     contaminated: tuple[str, ...]
     seen: Mapping[str, tuple[str, ...]] = field(repr=False)
     trained_on: tuple[str, ...] = ()
+    split: str = "test"
 
     def part(self, name: str) -> tuple[str, ...]:
         if name not in PARTS:
@@ -50,9 +52,10 @@ class ContaminationSplit:
         """One line when no clean query is left (the in-domain lift cannot be told from memory)."""
         if self.clean or not self.contaminated:
             return None
-        return (f"{self.dataset}: every test query is contaminated for {pipeline} (a relevant document of each was a "
-                f"training positive in {', '.join(self.trained_on)}): its in-domain lift cannot be told from memory "
-                f"here; judge it on another dataset")
+        here = [t for t in self.trained_on if t.lower().startswith(f"{self.dataset.lower()}:")] or self.trained_on
+        return (f"{self.dataset}: every {self.split} query is contaminated for {pipeline} (a relevant document of each "
+                f"was a positive in judgments it trained or tuned on: {', '.join(here)}): its in-domain lift cannot be told from "
+                f"memory here; judge it on another dataset")
 
 
 def contamination(dataset: Dataset, training: object) -> ContaminationSplit:
@@ -74,7 +77,8 @@ def contamination(dataset: Dataset, training: object) -> ContaminationSplit:
             seen[qid] = hits
         else:
             clean.append(qid)
-    return ContaminationSplit(dataset.name, tuple(clean), tuple(contaminated), seen, tuple(dict.fromkeys(labels)))
+    return ContaminationSplit(dataset.name, tuple(clean), tuple(contaminated), seen, tuple(dict.fromkeys(labels)),
+                              dataset.split)
 
 
 def _records(training: object) -> tuple[TrainingData, ...]:

@@ -113,12 +113,22 @@ def test_a_zero_shot_pipeline_gets_no_split_and_a_stated_one_does(scifact):
 def test_nfcorpus_with_every_query_contaminated_says_so_in_one_line(nfcorpus):
     ds = nfcorpus.sample(n_queries=25, seed=0)
     exp = Experiment(ds, {"bm25>>len": BM25() % 10 >> (lambda q, docs: [len(d) for d in docs])},
-                     trained_on=["nfcorpus:train"], progress=False)
+                     trained_on=["nfcorpus:train", "scifact:train"], progress=False)
     row = exp.table()[0]
     assert row["clean_queries"] == 0 and row["contaminated_queries"] == 25 and row["clean_p"] is None
     assert exp.statements() == [row["contamination_note"]]
-    assert "cannot be told from memory" in row["contamination_note"] and "nfcorpus:train" in row["contamination_note"]
+    note = row["contamination_note"]
+    assert "cannot be told from memory" in note and "every test query" in note and "nfcorpus:train" in note
+    assert "scifact:train" not in note  # another corpus's judgments contaminate nothing here: not named
+    assert row["trained_on"] == ["nfcorpus:train", "scifact:train"]  # ... but still recorded
     assert not exp.memory()  # no clean part to compare with: a statement, not an alarm
+
+
+def test_the_statement_names_the_split_it_is_about(beir_root):
+    train = load_dataset("scifact", split="train").sample(n_queries=10, seed=0)
+    split = contamination(train, "scifact:train")  # a model trained on these very judgments
+    assert split.split == "train" and not split.clean
+    assert split.statement("the model").startswith("scifact: every train query is contaminated for the model")
 
 
 def test_training_data_names_are_checked():
