@@ -67,10 +67,9 @@ def notebook_tuning_dataset(name: str = "scifact", max_queries: int | None = Non
 
     Usage: ``ds = notebook_tuning_dataset("scifact", max_queries=40)``
     """
-    from .train.negatives import split_queries
+    from .train.negatives import tuning_dataset
 
-    _, ids, split = split_queries(name, 100, 0)
-    dataset = load_dataset(name, split=split).restrict(ids)
+    dataset = tuning_dataset(name)
     if SMOKE:
         return dataset.sample(SMOKE_QUERIES, SMOKE_DISTRACTORS, seed=seed)
     if max_queries is not None and max_queries < len(dataset.queries):

@@ -93,7 +93,7 @@ class AdaptResult:
 
 def teacher_scorer(name: str, device: str = "auto") -> TeacherScore:
     """``"maxsim"``: zero-shot MaxSim (Khattab & Zaharia, SIGIR 2020) over MiniLM's token vectors,
-    averaged over query tokens so margins do not grow with query length; anything else: a
+    divided by the query's word count so margins do not grow with query length; anything else: a
     cross-encoder id or folder scored raw (no interpolation), as GPL does."""
     if name == "maxsim":
         from ..rerankers.maxsim import ZeroShotMaxSim
@@ -206,17 +206,17 @@ def adapt_dense(dataset: Dataset, config: AdaptConfig, output: str | Path, progr
     return AdaptResult(str(output), len(triples), len(curve), minutes, curve)
 
 
-def compare(dataset: Dataset, adapted: str | Path, device: str = "auto") -> dict:
-    """Dense and hybrid with the original and the adapted encoder on ``dataset`` (a test split):
-    nDCG@10, Δ with its 95% interval and paired p, for each pair (Holm over the two comparisons)."""
+def compare(dataset: Dataset, adapted: str | Path, device: str = "auto", original: str = MINILM) -> dict:
+    """Dense and hybrid with the ``original`` and the ``adapted`` encoder on ``dataset`` (a tuning or
+    test split): nDCG@10, Δ with its 95% interval and paired p, for each pair (Holm over the two)."""
     from ..analysis.evaluate import holm
     from ..analysis.experiment import Experiment
     from ..first_stage import Dense, hybrid
 
     rows = {}
-    for family, original, new in (("dense", Dense(device=device), Dense(str(adapted), device=device)),
-                                  ("hybrid", hybrid(device=device), hybrid(str(adapted), device=device))):
-        table = {r["name"]: r for r in Experiment(dataset, {family: original, f"{family} (adapted)": new},
+    for family, before, after in (("dense", Dense(original, device=device), Dense(str(adapted), device=device)),
+                                  ("hybrid", hybrid(original, device=device), hybrid(str(adapted), device=device))):
+        table = {r["name"]: r for r in Experiment(dataset, {family: before, f"{family} (adapted)": after},
                                                   baseline=family, metrics=["ndcg@10"]).run().table()}
         row = table[f"{family} (adapted)"]
         rows[family] = {"original": round(table[family]["ndcg@10"], 4), "adapted": round(row["ndcg@10"], 4),
@@ -232,13 +232,9 @@ def evaluation_split(name: str, split: str) -> Dataset:
     """``"tuning"``: the lab's tuning queries of ``name`` (SciFact: 100 held-out train queries,
     NFCorpus: dev), where settings may be chosen; any other name: that split as it is."""
     from ..data import load_dataset
+    from .negatives import tuning_dataset
 
-    if split == "tuning":
-        from .negatives import split_queries
-
-        _, ids, tuning_split = split_queries(name, 100, 0)
-        return load_dataset(name, split=tuning_split).restrict(ids)
-    return load_dataset(name, split=split)
+    return tuning_dataset(name) if split == "tuning" else load_dataset(name, split=split)
 
 
 def summary(records: Sequence[dict]) -> str:
@@ -289,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = adapt_dense(load_dataset(name, split="test"), config, out)
     report = {"output": result.output, "triples": result.triples, "steps": result.steps,
               "minutes": round(result.minutes, 2), "final_loss": float(np.mean(result.curve[-20:])),
-              "comparisons": {split: compare(evaluation_split(name, split), out, config.device) for split in splits}}
+              "comparisons": {split: compare(evaluation_split(name, split), out, config.device, config.model)
+                              for split in splits}}
     print(json.dumps(report, indent=1))
     if record:
         meta = json.loads((Path(out) / "training.json").read_text())

@@ -123,5 +123,11 @@ def split_queries(name: str, holdout: int, seed: int) -> tuple[list[str], list[s
     return kept, held, "train"
 
 
+def tuning_dataset(name: str) -> Dataset:
+    """The tuning queries of ``name`` (see :func:`split_queries`) as a dataset restricted to them."""
+    _, ids, split = split_queries(name, 100, 0)
+    return load_dataset(name, split=split).restrict(ids)
+
+
 def train_split(name: str) -> str:
     return "test" if name == "toy" else "train"  # the toy set has one split, used only by tests

@@ -64,7 +64,8 @@ def test_the_adapted_folder_loads_as_a_dense_stage_and_reads_no_judgment(toy, tm
     rows = compare(toy, out, device="cpu")
     assert set(rows) == {"dense", "hybrid"}
     for row in rows.values():
-        assert row["queries"] == len(toy.queries) and row["delta"] == pytest.approx(row["adapted"] - row["original"], abs=2e-4)
+        assert row["queries"] == len(toy.queries)
+        assert row["delta"] == pytest.approx(row["adapted"] - row["original"], abs=2e-4)
         assert row["p_holm"] >= (row["p_raw"] or 0)
     table = summary([{"dataset": "toy", "comparisons": {"test": rows}}])
     assert table.count("\n| toy | test |") == 2 and f"{rows['dense']['adapted']:.4f}" in table
