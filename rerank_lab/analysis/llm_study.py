@@ -88,7 +88,7 @@ def study_takeaways(study, echo: Mapping[str, float], shuffles: Mapping[str, flo
         f"({rows[best]['nDCG@10']:.4f} against {baseline}'s {rows[baseline]['nDCG@10']:.4f}): "
         f"{differences[best].phrase()}. "
         + (f"Detectably above {baseline}: {', '.join(up)}. " if up else f"No method is detectably above {baseline}. ")
-        + (f"Detectably below it: {', '.join(down)}." if down else f"None is detectably below it either."),
+        + (f"Detectably below it: {', '.join(down)}." if down else "None is detectably below it either."),
         f"{n_queries} queries have little power: the widest interval ({widest}) spans "
         f"[{differences[widest].ci[0]:+.3f}, {differences[widest].ci[1]:+.3f}], so differences of that size can go "
         f"undetected. " + ("; ".join(f"{n}'s uncorrected interval [{differences[n].ci[0]:+.3f}, {differences[n].ci[1]:+.3f}] "

@@ -295,7 +295,9 @@ def batch_loss(model, tokenizer, batch: Sequence[Group], texts: dict[str, dict],
         docs += group_docs
         if teacher is not None:
             teacher_scores.append(teacher(g, group_docs))
-    enc = tokenizer(queries, docs, truncation="only_second", max_length=config.max_length, padding=True,
+    # truncated as the reranker scores (and sentence-transformers): a query past max_length, such as an
+    # inverse-cloze sentence, is cut too instead of stopping the run
+    enc = tokenizer(queries, docs, truncation="longest_first", max_length=config.max_length, padding=True,
                     return_tensors="pt")
     long = int((enc["attention_mask"].sum(dim=1) >= config.max_length).sum())
     from ..components.encoder import resolve_bf16

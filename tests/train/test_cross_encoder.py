@@ -3,6 +3,8 @@ reranker with its provenance, a prepared bundle trains like mining, and a checkp
 anything but tensors and plain values is refused (the cache folder may be shared)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,11 @@ def test_two_training_steps_lower_the_loss(tmp_path, monkeypatch):
         optimizer.step()
         optimizer.zero_grad()
     assert losses[2] < losses[0]
+
+    # a query longer than max_length (an inverse-cloze sentence) is cut as the reranker cuts it, not fatal
+    long_query = replace(groups[0], query=" ".join(["password"] * 200))
+    loss, pairs, at_max_length = batch_loss(model, tokenizer, [long_query], texts, None, config)
+    assert np.isfinite(float(loss.detach())) and at_max_length == pairs == 4
 
     # the full recipe runs, checkpoints, resumes and exports a loadable reranker
     result = train_cross_encoder(config, progress=False)

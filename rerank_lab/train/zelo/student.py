@@ -92,8 +92,8 @@ def train_student(examples: Sequence[ScoredGroup], start: str = MINILM, output: 
     for _ in progress_bar(range(config.steps), desc="training the zELO student", disable=not progress):
         groups = [examples[rng.randrange(len(examples))] for _ in range(config.groups_per_step)]
         queries, docs, targets = _batch(groups, config.group_size, rng)
-        enc = tokenizer(queries, docs, truncation="only_second", max_length=config.max_length, padding=True,
-                        return_tensors="pt").to(device)
+        enc = tokenizer(queries, docs, truncation="longest_first", max_length=config.max_length, padding=True,
+                        return_tensors="pt").to(device)   # as the reranker scores: a long query is cut, not fatal
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(**enc).logits.float().view(len(groups), -1)
         loss = student_loss(logits, torch.tensor(targets, dtype=torch.float32, device=device), config.temperature)
