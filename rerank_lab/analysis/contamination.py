@@ -54,8 +54,8 @@ class ContaminationSplit:
             return None
         here = [t for t in self.trained_on if t.lower().startswith(f"{self.dataset.lower()}:")] or self.trained_on
         return (f"{self.dataset}: every {self.split} query is contaminated for {pipeline} (a relevant document of each "
-                f"was a positive in judgments it trained or tuned on: {', '.join(here)}): its in-domain lift cannot be "
-                f"told from memory here; judge it on another dataset")
+                f"was a positive in judgments the model trained or was tuned on: {', '.join(here)}): the in-domain "
+                f"lift cannot be told from memory here; judge it on another dataset")
 
 
 def contamination(dataset: Dataset, training: object) -> ContaminationSplit:

@@ -219,8 +219,13 @@ class Experiment:
                                self.metrics[0]) for name in self.memory()]
 
     def statements(self) -> list[str]:
-        """One line per pipeline with no clean query (its in-domain lift cannot be told from memory)."""
-        return [line for name, split in self.verdicts.splits.items() if (line := split.statement(name))]
+        """One line per group of pipelines with no clean query (their in-domain lift cannot be told from
+        memory); pipelines whose models read the same judgments share a line."""
+        names_by_line: dict[str, list[str]] = {}
+        for name, split in self.verdicts.splits.items():
+            if line := split.statement("\0"):
+                names_by_line.setdefault(line, []).append(name)
+        return [line.replace("\0", ", ".join(names)) for line, names in names_by_line.items()]
 
     def families(self) -> list[str]:
         """What each Holm correction in the table covers, in words."""

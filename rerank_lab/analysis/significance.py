@@ -151,11 +151,14 @@ class Choice:
 
 
 def choose(experiment, names: Sequence[str], cost: str = "model_median_ms", metric: str | None = None,
-           level: float = LEVEL) -> Choice:
+           level: float = LEVEL, family_size: int | None = None) -> Choice:
     """Among the pipelines ``names`` of a run :class:`~rerank_lab.analysis.experiment.Experiment`,
     the cheapest (by the table column ``cost``) whose ``metric`` is not detectably below the best
     one's: each candidate is compared with the best by the experiment's paired test, the p-values
-    Holm-corrected across those comparisons (the family :attr:`Choice.family` names)."""
+    Holm-corrected across those comparisons (the family :attr:`Choice.family` names).
+    ``family_size`` corrects over more comparisons than the candidates make, the rest counted with
+    p = 1: picks over nested candidate sets (latency budgets) then share one correction, so a larger
+    set never calls a difference noise that a smaller one called detectable."""
     from .evaluate import holm, paired_test
 
     if not names:
@@ -171,9 +174,11 @@ def choose(experiment, names: Sequence[str], cost: str = "model_median_ms", metr
     others = [n for n in names if n != best]
     results = experiment.results
     tests = [paired_test(results[best], results[n], metric, experiment.test) for n in others]
-    adjusted = holm([t.p_value for t in tests]) if tests else []
+    size = max(len(others), family_size or 0)
+    adjusted = holm([t.p_value for t in tests] + [1.0] * (size - len(others)))[:len(others)] if tests else []
     family = (f"each candidate against {best} (the best {metric}): paired {experiment.test}, Holm over the "
-              f"{len(others)} comparisons")
+              f"{size} comparisons" + (f" (every pipeline of the experiment; the {size - len(others)} not among the "
+                                       f"candidates counted with p = 1)" if size > len(others) else ""))
     against = {n: Difference(t.delta, (t.ci_low, t.ci_high), t.p_value, t.queries, p, family, level)
                for n, t, p in zip(others, tests, adjusted)}
     fine = [best] + [n for n in others if not (against[n].detected and against[n].delta < 0)]

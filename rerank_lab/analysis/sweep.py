@@ -179,10 +179,13 @@ class BudgetChoice:
 def choose_under_budget(experiment: Experiment, budget_ms: float, latency: str = "model_p95_ms",
                         metric: str | None = None) -> BudgetChoice:
     """Among the pipelines whose per-query ``latency`` fits ``budget_ms``, the cheapest one not
-    detectably below the best-scoring one that fits (paired tests against it, Holm across them).
-    Unlike :func:`best_under_budget`, a pipeline ahead by noise does not win."""
+    detectably below the best-scoring one that fits (paired tests against it, Holm over as many
+    comparisons as the experiment has pipelines besides it, whatever the budget: a larger budget
+    never calls noise what a smaller one called a detectable drop). Unlike :func:`best_under_budget`,
+    a pipeline ahead by noise does not win."""
     rows = experiment.table()
     fitting = tuple(r["name"] for r in rows if r[latency] <= budget_ms)
-    choice = choose(experiment, list(fitting), cost=latency, metric=metric) if fitting else None
+    choice = (choose(experiment, list(fitting), cost=latency, metric=metric, family_size=len(rows) - 1)
+              if fitting else None)
     return BudgetChoice(budget_ms, latency, fitting, choice)
 

@@ -122,6 +122,10 @@ def test_nfcorpus_with_every_query_contaminated_says_so_in_one_line(nfcorpus):
     assert "scifact:train" not in note  # another corpus's judgments contaminate nothing here: not named
     assert row["trained_on"] == ["nfcorpus:train", "scifact:train"]  # ... but still recorded
     assert not exp.memory()  # no clean part to compare with: a statement, not an alarm
+    both = Experiment(ds, {"bm25>>len": BM25() % 10 >> (lambda q, docs: [len(d) for d in docs]),
+                           "bm25>>short": BM25() % 10 >> (lambda q, docs: [-len(d) for d in docs])},
+                      trained_on=["nfcorpus:train"], progress=False)
+    assert both.statements() == [note.replace("for bm25>>len", "for bm25>>len, bm25>>short")]  # one line for both
 
 
 def test_the_statement_names_the_split_it_is_about(beir_root):

@@ -91,6 +91,23 @@ def test_a_latency_budget_pick_is_not_won_by_noise():
     assert roomy.fitting == ("deep", "middle", "shallow") and roomy.choice.pick == "middle"
 
 
+def test_latency_budgets_share_one_correction_so_a_larger_budget_never_undoes_a_verdict():
+    base = np.random.default_rng(3).uniform(0.3, 0.9, 60)
+    wobble = np.resize([1.0, -1.0], 60)  # per-query differences of a set spread: paired t about 2.3 for cheap
+    slow = {f"slow{i}": base - 0.05 + 0.4 * np.roll(wobble, i) for i in range(3)}  # costly, noisy, never the best
+    exp = FakeExperiment({"best": base, "cheap": base - 0.03 + 0.1 * wobble, **slow},
+                         {"best": 10.0, "cheap": 1.0, **{n: 100.0 * (i + 1) for i, n in enumerate(slow)}})
+    alone = choose(exp, ["best", "cheap"])  # corrected over its own single comparison, the drop is detected ...
+    assert alone.against_best["cheap"].detected and alone.pick == "best"
+    assert choose(exp, ["best", "cheap", *slow]).pick == "cheap"  # ... and over four comparisons it is not
+    small, large = choose_under_budget(exp, 10), choose_under_budget(exp, 1000)
+    assert small.fitting == ("best", "cheap") and len(large.fitting) == 5
+    # both budgets correct over every pipeline besides the best: one verdict, one pick
+    assert small.choice.against_best["cheap"].p_holm == large.choice.against_best["cheap"].p_holm
+    assert small.choice.pick == large.choice.pick == "cheap"
+    assert "Holm over the 4 comparisons" in small.choice.family and "3 not among the candidates" in small.choice.family
+
+
 def test_the_typical_examples_are_the_median_rise_and_the_median_fall_among_the_given_queries():
     qrels = {f"q{i}": {"rel": 1} for i in range(6)}
     before = Run.from_scores({f"q{i}": {"rel": 1.0, "x": 2.0, "y": 3.0, "z": 4.0} for i in range(6)})  # rel at rank 4
