@@ -11,7 +11,7 @@ text even in Jupyter: what a saved notebook can show) or ``none``.
 Usage::
 
     with job_progress(total=6000, desc="lift scifact") :
-        pipeline(dataset)          # Rerank stages advance the bar
+        pipeline(dataset)          # Rerank stages advance the bar and name themselves in it
     for item in progress_bar(items, desc="scoring"): ...
 """
 from __future__ import annotations
@@ -54,6 +54,22 @@ def job_progress(total: int, desc: str = "job", disable: bool = False) -> Iterat
     finally:
         _JOB.reset(token)
         bar.close()
+
+
+@contextmanager
+def job_stage(name: str) -> Iterator[None]:
+    """While a stage runs inside a job, the job's bar names it first (``ce: scifact: 3 pipelines``),
+    so one bar still says where the work is."""
+    bar = _JOB.get()
+    if bar is None or getattr(bar, "disable", False):
+        yield
+        return
+    base = bar.desc  # type: ignore[attr-defined]
+    bar.set_description_str(f"{name}: {base}")  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        bar.set_description_str(base, refresh=False)  # type: ignore[attr-defined]
 
 
 def in_job() -> bool:

@@ -51,6 +51,16 @@ def test_progress_total_matches_the_work_on_a_fixed_run(scifact):
     assert planned_items(stages, len(ds.queries)) == sum(a.seen + b.seen + c.seen) == 6 * (20 + 20 + 5)
 
 
+def test_the_job_bar_names_the_stage_that_is_running(scifact, monkeypatch, capsys):
+    monkeypatch.setenv("RERANK_LAB_PROGRESS", "text")
+    ds = scifact.sample(n_queries=4, seed=3)
+    candidates = FixedRun((BM25() % 10)(ds), "bm25%10")
+    Experiment(ds, {"fixed": candidates, "scored": candidates >> Recorder("overlap")}).run()
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any(line.startswith(f"overlap: {ds.name}: 2 pipelines: ") for line in lines)  # while it scores
+    assert lines[-1].startswith(f"{ds.name}: 2 pipelines: 100%")  # the job's own name once it is done
+
+
 def test_unknown_baseline(toy):
     with pytest.raises(ValueError, match="baseline 'x' is not one of"):
         Experiment(toy, ["bm25"], baseline="x")
