@@ -177,8 +177,8 @@ def choose(experiment, names: Sequence[str], cost: str = "model_median_ms", metr
     size = max(len(others), family_size or 0)
     adjusted = holm([t.p_value for t in tests] + [1.0] * (size - len(others)))[:len(others)] if tests else []
     family = (f"each candidate against {best} (the best {metric}): paired {experiment.test}, Holm over the "
-              f"{size} comparisons" + (f" (every pipeline of the experiment; the {size - len(others)} not among the "
-                                       f"candidates counted with p = 1)" if size > len(others) else ""))
+              f"{size} comparisons" + (f" ({size - len(others)} not among the candidates, counted with p = 1)"
+                                       if size > len(others) else ""))
     against = {n: Difference(t.delta, (t.ci_low, t.ci_high), t.p_value, t.queries, p, family, level)
                for n, t, p in zip(others, tests, adjusted)}
     fine = [best] + [n for n in others if not (against[n].detected and against[n].delta < 0)]
