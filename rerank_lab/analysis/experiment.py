@@ -116,7 +116,7 @@ class Experiment:
             return self
         cache = PrefixCache(self.executor)
         total = planned_items(self.stages, len(self.dataset.queries))
-        with job_progress(total, desc=f"{self.dataset.name}: {len(self.stages)} pipelines", disable=not self.progress):
+        with job_progress(total, desc=f"{self.dataset.name}: {len(self.stages)} pipeline{'s' * (len(self.stages) != 1)}", disable=not self.progress):
             for name, stage in self.stages.items():
                 run = cache.run(stage, self.dataset).rename(name)
                 self._runs[name] = run
