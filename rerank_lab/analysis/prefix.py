@@ -17,6 +17,7 @@ from typing import Mapping
 
 from ..core.data import Dataset
 from ..core.executor import Executor, InProcess
+from ..core.progress import job_stage
 from ..core.run import Run
 from ..core.stage import Cutoff, FirstStage, FixedRun, Rerank, Scorer, Stage
 
@@ -54,11 +55,14 @@ class PrefixCache:
         for step, is_cut in self.steps(pipeline):
             key = key + ((("cut", step.k) if is_cut else step_key(step)),)
             if key not in self._runs:
-                self._runs[key] = run.top(step.k) if is_cut else \
-                    self.executor.transform(step, dataset.queries, dataset.corpus, run)
+                self._runs[key] = run.top(step.k) if is_cut else self._compute(step, dataset, run)
             run = self._runs[key]
         assert run is not None
         return run
+
+    def _compute(self, step: Stage, dataset: Dataset, previous: Run | None) -> Run:
+        with job_stage(step.name):  # the job's one bar says which step is computing
+            return self.executor.transform(step, dataset.queries, dataset.corpus, previous)
 
     def cached(self, pipeline: Stage) -> bool:
         key = ()

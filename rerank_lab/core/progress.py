@@ -11,7 +11,8 @@ text even in Jupyter: what a saved notebook can show) or ``none``.
 Usage::
 
     with job_progress(total=6000, desc="lift scifact") :
-        pipeline(dataset)          # Rerank stages advance the bar and name themselves in it
+        with job_stage("ce"):      # the bar reads "ce: lift scifact" meanwhile
+            pipeline(dataset)      # Rerank stages advance the bar
     for item in progress_bar(items, desc="scoring"): ...
 """
 from __future__ import annotations
@@ -58,8 +59,8 @@ def job_progress(total: int, desc: str = "job", disable: bool = False) -> Iterat
 
 @contextmanager
 def job_stage(name: str) -> Iterator[None]:
-    """While a stage runs inside a job, the job's bar names it first (``ce: scifact: 3 pipelines``),
-    so one bar still says where the work is."""
+    """While the step ``name`` runs inside a job, the job's bar names it first
+    (``ce: scifact: 3 pipelines``), so one bar still says where the work is."""
     bar = _JOB.get()
     if bar is None or getattr(bar, "disable", False):
         yield

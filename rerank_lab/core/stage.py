@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from .cost import StageCost, add_counters, counter_delta, model_time
 from .data import Corpus, Queries
-from .progress import advance, in_job, job_stage, progress_bar
+from .progress import advance, in_job, progress_bar
 from .reranker import as_reranker, counters_of, reranker_name
 from .run import Run
 
@@ -219,32 +219,31 @@ class Rerank(Stage):
         items = 0
         start = time.perf_counter()
         step = self.batch_queries if callable(getattr(self.reranker, "score_batch", None)) else 1
-        with job_stage(self.name):
-            bar = progress_bar(total=len(todo), desc=self.name, leave=False,
-                               disable=not self.progress or len(todo) < 2 or in_job())
-            for first in range(0, len(todo), step):
-                chunk = todo[first:first + step]
-                requests = [(queries[q].text, [_document_text(corpus, d) for d in previous.doc_ids(q)]) for q in chunk]
-                before = counters_of(self.reranker)
-                t0 = time.perf_counter()
-                if step == 1:
-                    values = [self.reranker.score(*requests[0]) if requests[0][1] else []]
-                else:
-                    values = self.reranker.score_batch(requests)  # type: ignore[attr-defined]
-                seconds = time.perf_counter() - t0
-                delta = counter_delta(counters_of(self.reranker), before)
-                chunk_model = model_time(seconds, delta)
-                n_docs = sum(len(docs) for _, docs in requests)
-                for qid, (_, docs), got in zip(chunk, requests, values):
-                    if len(got) != len(docs):
-                        raise ValueError(f"{self.name}.score returned {len(got)} scores for {len(docs)} documents")
-                    scores[qid] = {d: float(v) for d, v in zip(previous.doc_ids(qid), got)}
-                    share = len(docs) / n_docs if n_docs else 1.0 / len(chunk)
-                    wall[qid], model[qid] = seconds * share, chunk_model * share
-                items += n_docs
-                advance(n_docs)
-                bar.update(len(chunk))
-            bar.close()
+        bar = progress_bar(total=len(todo), desc=self.name, leave=False,
+                   disable=not self.progress or len(todo) < 2 or in_job())
+        for first in range(0, len(todo), step):
+            chunk = todo[first:first + step]
+            requests = [(queries[q].text, [_document_text(corpus, d) for d in previous.doc_ids(q)]) for q in chunk]
+            before = counters_of(self.reranker)
+            t0 = time.perf_counter()
+            if step == 1:
+                values = [self.reranker.score(*requests[0]) if requests[0][1] else []]
+            else:
+                values = self.reranker.score_batch(requests)  # type: ignore[attr-defined]
+            seconds = time.perf_counter() - t0
+            delta = counter_delta(counters_of(self.reranker), before)
+            chunk_model = model_time(seconds, delta)
+            n_docs = sum(len(docs) for _, docs in requests)
+            for qid, (_, docs), got in zip(chunk, requests, values):
+                if len(got) != len(docs):
+                    raise ValueError(f"{self.name}.score returned {len(got)} scores for {len(docs)} documents")
+                scores[qid] = {d: float(v) for d, v in zip(previous.doc_ids(qid), got)}
+                share = len(docs) / n_docs if n_docs else 1.0 / len(chunk)
+                wall[qid], model[qid] = seconds * share, chunk_model * share
+            items += n_docs
+            advance(n_docs)
+            bar.update(len(chunk))
+        bar.close()
         flush = getattr(self.reranker, "flush", None)
         if callable(flush):  # what the reranker's stores hold in memory reaches the disk with the stage
             flush()

@@ -123,9 +123,16 @@ def split_queries(name: str, holdout: int, seed: int) -> tuple[list[str], list[s
     return kept, held, "train"
 
 
-def tuning_dataset(name: str) -> Dataset:
-    """The tuning queries of ``name`` (see :func:`split_queries`) as a dataset restricted to them."""
+def tuning_queries(name: str) -> tuple[list[str], str]:
+    """The lab's tuning query ids of ``name`` and their split (:func:`split_queries`: SciFact's 100
+    held-out train queries, seed 0; NFCorpus dev)."""
     _, ids, split = split_queries(name, 100, 0)
+    return ids, split
+
+
+def tuning_dataset(name: str) -> Dataset:
+    """:func:`tuning_queries` as a dataset restricted to them."""
+    ids, split = tuning_queries(name)
     return load_dataset(name, split=split).restrict(ids)
 
 

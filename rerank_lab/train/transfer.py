@@ -150,10 +150,10 @@ def run_fusion(source: str, folder: Path) -> ModelRecord:
     from ..data import load_dataset
     from ..first_stage import hybrid
     from ..rerankers.fusion import zero_shot_fusion
-    from .negatives import split_queries
+    from .negatives import tuning_queries
     from .tune import tune_fusion, tuning_sets
 
-    _, ids, split = split_queries(source, 100, 0)
+    ids, split = tuning_queries(source)
     sets = tuning_sets({source: {"split": split, "query_ids": ids}})
     t0 = time.perf_counter()
     chosen = tune_fusion(sets, depths=(DEPTH,))["chosen"]

@@ -228,11 +228,11 @@ def tune_lab_fusion(folder: str | os.PathLike = LAB_FUSION_DIR, datasets: Sequen
                     write: bool = True) -> dict:
     """Tune the ``"fusion"`` reranker on the lab's tuning splits (SciFact's held-out train queries,
     NFCorpus dev); it reads no other judgment."""
-    from .negatives import split_queries
+    from .negatives import tuning_queries
 
     tuning = {}
     for name in datasets:
-        _, ids, split = split_queries(name, 100, 0)
+        ids, split = tuning_queries(name)
         tuning[name] = {"split": split, "query_ids": ids}
     sets = tuning_sets(tuning)
     record = tune_fusion(sets)
