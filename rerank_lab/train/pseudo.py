@@ -113,14 +113,16 @@ def roundtrip(dataset: Dataset, pseudo: Sequence[PseudoQuery], retriever: FirstS
     return kept, {"written": len(pseudo), "kept": len(kept), "roundtrip_k": k}
 
 
-def llm_agrees(pseudo: Sequence[PseudoQuery], dataset: Dataset, threshold: float = 0.0, words: int = 80
-               ) -> list[PseudoQuery]:
-    """The pseudo-queries for which the pointwise LLM says the source answers them (yes/no
-    log-odds above ``threshold``)."""
-    from ..rerankers.llm_pointwise import llm_pointwise
+def llm_agrees(pseudo: Sequence[PseudoQuery], dataset: Dataset, threshold: float = 0.0, words: int = 80,
+               model: str | None = None, progress: bool = True) -> list[PseudoQuery]:
+    """The pseudo-queries for which the pointwise LLM (``model``, the offline default when None)
+    says the source answers them (yes/no log-odds above ``threshold``)."""
+    from ..core.progress import progress_bar
+    from ..rerankers.llm_pointwise import PointwiseLLM
 
-    judge = llm_pointwise(words=words)
-    return [p for p in pseudo if judge.score(p.text, [dataset.corpus[p.source].full_text])[0] > threshold]
+    judge = PointwiseLLM(model=model, max_passage_words=words)
+    return [p for p in progress_bar(pseudo, desc="LLM agreement", disable=not progress or len(pseudo) < 5)
+            if judge.score(p.text, [dataset.corpus[p.source].full_text])[0] > threshold]
 
 
 def pseudo_groups(dataset: Dataset, pseudo: Sequence[PseudoQuery], retriever: FirstStage, n_negatives: int = 7,

@@ -49,8 +49,9 @@ RECIPES: dict[str, dict] = {
     "title": {"supervision": "title", "label_bonus": 0.0},
     # no judgment read: inverse cloze (a sentence as the query, the rest as the positive)
     "ict": {"supervision": "ict", "label_bonus": 0.0},
-    # no judgment read: the offline LLM writes the queries, round-trip filtered
-    "llm": {"supervision": "llm", "label_bonus": 0.0, "pseudo_queries": 400},
+    # no judgment read: the offline LLM writes the queries, kept when hybrid brings the source back
+    # and the pointwise LLM agrees the source answers them
+    "llm": {"supervision": "llm", "label_bonus": 0.0, "pseudo_queries": 400, "llm_filter": True},
     # no label and no positive: the student learns the zero-shot teachers' ranking of title groups
     "teacher-only": {"supervision": "title", "loss": "none", "label_bonus": 0.0},
     # no model at all: BM25's and the dense model's scores fused into hybrid's top 20, weights tuned on the source
@@ -112,7 +113,7 @@ def choose_alpha(folder: Path, records, max_length: int) -> tuple[float, dict]:
     val = clean_validation(records)
     sets = [TuningSet("scifact", "train", val, (hybrid() % 100)(val))]
     record = tune(lambda _: cross_encoder(str(folder), mode="fast", max_length=max_length, name="candidate"),
-                  [{}], sets, depths=(DEPTH,), alphas=ALPHAS, tolerance=0.0, progress=False)
+                  [{}], sets, depths=(DEPTH,), alphas=ALPHAS, tolerance=0.0, progress=True)
     curve = record["alpha_curves_of_chosen"]["scifact/train"]
     return float(record["chosen"]["alpha"]), {"queries": len(val.queries), "first_stage": curve["0.0"],
                                               "chosen": curve[str(record["chosen"]["alpha"])], "curve": curve,
@@ -132,7 +133,7 @@ def test_rows(folder: Path, alpha: float, max_length: int, label: str) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exp = Experiment(dataset, {"hybrid": first, label: first >> mixed(folder, alpha, max_length, label)},
-                             metrics=("ndcg@10",), baseline="hybrid", progress=False).run()
+                             metrics=("ndcg@10",), baseline="hybrid", progress=True).run()
         rows = {r["name"]: r for r in exp.table()}
         row = rows[label]
         out[name] = {"queries": row["queries"], "hybrid": rows["hybrid"]["ndcg@10"], "ndcg@10": row["ndcg@10"],
@@ -170,7 +171,7 @@ def run_fusion(source: str, folder: Path) -> ModelRecord:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exp = Experiment(dataset, {"hybrid": first, "fusion": first >> fuse}, metrics=("ndcg@10",),
-                             baseline="hybrid", progress=False).run()
+                             baseline="hybrid", progress=True).run()
         row = {r["name"]: r for r in exp.table()}["fusion"]
         record.tests[name] = {"queries": row["queries"], "ndcg@10": row["ndcg@10"], "delta": row["delta_ndcg@10"],
                               "ci95": row["ci95"], "p": row["p_raw"],
@@ -332,7 +333,7 @@ def colbert_ablation(dataset: str = "scifact") -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the zero-shot rows are split by the lab ColBERT's records too, so every row has the same clean queries
-        exp = Experiment(data, pipelines, metrics=("ndcg@10",), baseline="hybrid", progress=False,
+        exp = Experiment(data, pipelines, metrics=("ndcg@10",), baseline="hybrid", progress=True,
                          trained_on=provenance(load_reranker("colbert"))).run()
     return exp.markdown(["name", "ndcg@10", "clean_queries", "clean_delta_vs_input", "clean_ci95", "clean_p_raw",
                          "contaminated_delta_vs_input", "contaminated_p_raw"])

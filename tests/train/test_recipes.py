@@ -8,7 +8,7 @@ from rerank_lab import BM25, load_dataset
 from rerank_lab.analysis.memorisation import auc, memorisation_probe
 from rerank_lab.core.provenance import TrainingData
 from rerank_lab.train.negatives import mine_groups
-from rerank_lab.train.pseudo import PseudoQuery, clean_query, pseudo_groups, pseudo_queries, roundtrip
+from rerank_lab.train.pseudo import PseudoQuery, clean_query, llm_agrees, pseudo_groups, pseudo_queries, roundtrip
 from tests.support import overlap, write_beir
 
 
@@ -85,6 +85,21 @@ def test_a_pseudo_query_that_does_not_bring_its_source_back_is_dropped(tmp_path)
     for g in groups:
         source = g.positive.split("#")[0]
         assert source not in g.negatives and not texts[g.positive].startswith(dataset.corpus[source].title)
+
+
+def test_the_pointwise_llm_drops_a_pseudo_query_its_source_does_not_answer(tmp_path):
+    from rerank_lab.core.data import Dataset
+    from rerank_lab.data import read_corpus
+    from rerank_lab.llm.packaged import SMALL_GGUF
+
+    topics = ["insulin resistance in obese adults", "malaria vaccine trial in children", "statins lower cholesterol levels"]
+    corpus = [json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"We studied {t}. " * 5}) for i, t in enumerate(topics)]
+    root = write_beir(tmp_path / "mini", corpus, [json.dumps({"_id": "q", "text": "x"})], [("q", "d0", 1)])
+    dataset = Dataset("mini", "test", read_corpus(root / "corpus.jsonl", []), {}, {})
+    on_topic = [PseudoQuery(f"on{i}", t, f"d{i}", "llm", dataset.corpus[f"d{i}"].full_text) for i, t in enumerate(topics)]
+    off_topic = [PseudoQuery(f"off{i}", "how to bake sourdough bread", f"d{i}", "llm", dataset.corpus[f"d{i}"].full_text)
+                 for i in range(len(topics))]
+    assert llm_agrees(on_topic + off_topic, dataset, model=SMALL_GGUF) == on_topic
 
 
 @pytest.mark.parametrize("raw, kept", [
