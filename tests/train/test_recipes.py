@@ -66,15 +66,20 @@ def test_cross_query_negatives_are_other_queries_positives_never_the_querys_own(
         mine_groups(train, BM25(), n_negatives=2, cross_query=3, query_ids=qids)
 
 
+def topic_corpus(tmp_path, topics):
+    """A corpus with one short document per topic (``d0``, ``d1``, ...), titled by its topic."""
+    from rerank_lab.core.data import Dataset
+    from rerank_lab.data import read_corpus
+
+    corpus = [json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"We studied {t}. " * 5}) for i, t in enumerate(topics)]
+    root = write_beir(tmp_path / "mini", corpus, [json.dumps({"_id": "q", "text": "x"})], [("q", "d0", 1)])
+    return Dataset("mini", "test", read_corpus(root / "corpus.jsonl", []), {}, {})
+
+
 def test_a_pseudo_query_that_does_not_bring_its_source_back_is_dropped(tmp_path):
     topics = ["insulin resistance in obese adults", "malaria vaccine trial in children", "zinc supplements and colds",
               "statins lower cholesterol levels", "sleep deprivation and memory", "vitamin d and bone fractures"]
-    corpus = [json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"We studied {t}. " * 5}) for i, t in enumerate(topics)]
-    root = write_beir(tmp_path / "mini", corpus, [json.dumps({"_id": "q", "text": "x"})], [("q", "d0", 1)])
-    from rerank_lab.data import read_corpus
-    from rerank_lab.core.data import Dataset
-
-    dataset = Dataset("mini", "test", read_corpus(root / "corpus.jsonl", []), {}, {})
+    dataset = topic_corpus(tmp_path, topics)
     good = PseudoQuery("a", "malaria vaccine children", "d1", "llm", dataset.corpus["d1"].full_text)
     bad = PseudoQuery("b", "quantum chromodynamics lattice", "d2", "llm", dataset.corpus["d2"].full_text)
     kept, stats = roundtrip(dataset, [good, bad], BM25(), k=2)
@@ -88,14 +93,10 @@ def test_a_pseudo_query_that_does_not_bring_its_source_back_is_dropped(tmp_path)
 
 
 def test_the_pointwise_llm_drops_a_pseudo_query_its_source_does_not_answer(tmp_path):
-    from rerank_lab.core.data import Dataset
-    from rerank_lab.data import read_corpus
     from rerank_lab.llm.packaged import SMALL_GGUF
 
     topics = ["insulin resistance in obese adults", "malaria vaccine trial in children", "statins lower cholesterol levels"]
-    corpus = [json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"We studied {t}. " * 5}) for i, t in enumerate(topics)]
-    root = write_beir(tmp_path / "mini", corpus, [json.dumps({"_id": "q", "text": "x"})], [("q", "d0", 1)])
-    dataset = Dataset("mini", "test", read_corpus(root / "corpus.jsonl", []), {}, {})
+    dataset = topic_corpus(tmp_path, topics)
     on_topic = [PseudoQuery(f"on{i}", t, f"d{i}", "llm", dataset.corpus[f"d{i}"].full_text) for i, t in enumerate(topics)]
     off_topic = [PseudoQuery(f"off{i}", "how to bake sourdough bread", f"d{i}", "llm", dataset.corpus[f"d{i}"].full_text)
                  for i in range(len(topics))]
