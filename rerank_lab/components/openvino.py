@@ -2,7 +2,8 @@
 
 ``exact`` compiles in fp32 (``INFERENCE_PRECISION_HINT=f32``: scores agree with torch to
 about 1e-5, with fused kernels faster than torch eager), ``fast`` in bf16 (fused attention and
-bf16 matmuls where the CPU has AVX512-BF16 or AMX; elsewhere OpenVINO runs f32), ``int8`` with
+bf16 matmuls where the CPU has AVX512-BF16 or AMX; elsewhere it compiles f32, because OpenVINO
+2026 given a bf16 hint on such a CPU emulates bf16 at ~1/35 of f32's speed), ``int8`` with
 the encoder's Linear weights int8 per output channel (NNCF weight compression, data-free) and
 their inputs quantised per token at run time in groups of 128 (dynamic quantisation).
 The converted graphs are cached per model identity and OpenVINO version, with the sha256 of
@@ -194,6 +195,9 @@ def compile_request(model, tokenizer, identity: str, mode: str = "fast", threads
                           "backend='torch'") from exc
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    # Without bf16 kernels a bf16 hint is emulated, 35x slower than f32 (0.8 vs 28 pairs/s for the
+    # lab cross-encoder on a 2-core Ice Lake Xeon, benchmarks/cross_encoder_throughput.py): compile f32.
+    mode = effective_mode(mode)
     # a worker given a thread budget, or a profile, runs one stream (per-node timings of one request)
     streams = 1 if (threads or profile) else default_streams()
     key = (identity, mode, threads, profile, streams)

@@ -42,6 +42,20 @@ def test_openvino_graph_is_converted_once(one_logit):
         CrossEncoderScorer(one_logit, backend="onnx")
 
 
+def test_fast_compiles_bf16_only_where_the_cpu_has_bf16_kernels(one_logit):
+    """A bf16 hint on a CPU without bf16 kernels is emulated, ~35x slower than f32: fast must compile f32 there."""
+    openvino._COMPILED.clear()
+    scorer = CrossEncoderScorer(one_logit, max_length=32, mode="fast", backend="openvino")
+    fast = scorer.score(QUERY, DOCS)
+    compiled = [request.requests[0].get_compiled_model() for request in openvino._COMPILED.values()]
+    hints = {c.get_property("INFERENCE_PRECISION_HINT").get_type_name() for c in compiled}
+    wanted = "bf16" if openvino.supports("BF16") else "f32"
+    assert hints == {wanted}, f"fast compiled {hints} on a CPU whose OpenVINO kernels give {wanted}"
+    assert scorer.precision == ("fast" if wanted == "bf16" else "exact")
+    if wanted == "f32":  # then fast is exact, to the float
+        assert fast == CrossEncoderScorer(one_logit, max_length=32, mode="exact", backend="openvino").score(QUERY, DOCS)
+
+
 def test_int8_openvino_weights_are_int8_compressed_once_and_keep_the_ranking(one_logit):
     import openvino as ov
 
