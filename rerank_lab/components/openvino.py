@@ -49,7 +49,8 @@ def supports(capability: str) -> bool:
 
 def effective_mode(mode: str) -> str:
     """The precision OpenVINO really runs ``mode`` in here: without bf16 kernels (no AVX512-BF16
-    or AMX) the bf16 hint falls back to fp32, so ``fast`` computes exactly what ``exact`` does."""
+    or AMX) ``fast`` compiles fp32 (a bf16 hint there is emulated, far slower), so it computes exactly
+    what ``exact`` does."""
     if mode == "fast" and available() and not supports("BF16"):
         return "exact"
     return mode
