@@ -204,22 +204,23 @@ class NotebookRun:
         return f"{self.name}: {mode} run, {self.seconds / 60:.1f} min on {cpu} ({self.machine.get('cores', '?')} cores): {status}"
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    """Set each variable; None unsets it."""
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @contextmanager
 def _environment(values: dict[str, str | None]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _set_environment(values)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _set_environment(saved)
 
 
 def kernel_environment(smoke: bool, progress: str = "none") -> dict[str, str | None]:

@@ -113,3 +113,25 @@ def test_the_pointwise_llm_drops_a_pseudo_query_its_source_does_not_answer(tmp_p
 ])
 def test_generated_queries_are_cleaned_or_rejected(raw, kept):
     assert clean_query(raw) == kept
+
+
+def test_the_committed_study_table_is_what_the_committed_records_give():
+    """docs/records/transfer_study.md is written from the records beside it: an edited record or a changed table
+    code shows here, and Holm runs over the recipes measured in each column."""
+    from pathlib import Path
+
+    from rerank_lab.train.transfer import load_records, summary
+
+    folder = Path(__file__).resolve().parents[2] / "docs" / "records" / "transfer"
+    records = load_records(folder)
+    table = summary(records)
+    assert table in (folder.parent / "transfer_study.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert set(rows) - {"recipe"} == {r.recipe for r in records}
+    # minutes are the training loop alone; a run that also wrote its supervision says so in a footnote
+    walls = [r for r in records if r.training.get("wall_minutes", 0) > 1.5 * r.training.get("minutes", 0)]
+    assert all(f"{r.recipe} on {r.source} {r.training['wall_minutes']}" in table for r in walls)
+    measured = {c: sum("raw" in line.split(" | ")[i] for line in rows.values()) for i, c in enumerate(
+        ["SciFact clean", "SciFact → NFCorpus", "NFCorpus → SciFact"], start=1)}
+    for column, count in measured.items():
+        assert f"{column}: " in table and (f"Holm over {count} recipes" in table or "lifts hybrid" in table)
