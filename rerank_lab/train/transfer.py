@@ -204,8 +204,8 @@ def run_model(recipe: str, source: str, steps: int, folder: Path, device: str = 
         train_cross_encoder(config, progress=True)
         wall_minutes = round((time.perf_counter() - t0) / 60, 1)
     meta = json.loads(trained.read_text())
-    # "minutes" is the training loop alone, the same on a fresh run and a resumed one; building the supervision
-    # (the llm recipe's pseudo-queries: most of its cost) shows only in the wall time of a fresh run
+    # "minutes" is what training.json says, the same on a fresh run and a resumed one; a fresh run also keeps
+    # its wall time, which counts building the supervision (the llm recipe's pseudo-queries: most of its cost)
     record.training = {"minutes": round(meta["minutes"], 2), "steps": meta["steps"], "pairs": meta["pairs"],
                        "final_loss": round(float(np.mean(meta["curve"][-25:])), 4), "device": meta["device"],
                        "cpu": machine()["cpu"], "cores": machine()["cores"]}
@@ -257,9 +257,9 @@ def summary(records: Sequence[ModelRecord]) -> str:
     walls = [f"{r.recipe} on {r.source} {r.training['wall_minutes']}" for r in records
              if "wall_minutes" in r.training and r.training["wall_minutes"] > 1.5 * r.training["minutes"]]
     lines += ["", "- Holm: within each column, over the recipes measured there; the raw paired p beside it.",
-              "- train min: the training loop alone" + (
-                  f"; where building the supervision cost more, the whole run in wall minutes: {', '.join(walls)}"
-                  if walls else "") + ".",
+              "- train min: minutes in training as each record has it" + (
+                  f"; where a record also kept its whole run's wall time and that was more than 1.5 times as long "
+                  f"(building the supervision), the whole run: {', '.join(walls)}" if walls else "") + ".",
               "- n: the queries measured. SciFact clean counts the test queries none of whose relevant documents "
               "were a positive in any judgment the model read, training or choosing its alpha (a label-free recipe "
               "still chose alpha on SciFact train queries, so its n is below 300).",
