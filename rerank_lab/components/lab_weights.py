@@ -24,6 +24,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 LAB_CE_DIR = WEIGHTS / "lab-ce"
 LAB_COLBERT_DIR = WEIGHTS / "colbert-minilm"
 LAB_FUSION_DIR = WEIGHTS / "fusion"          # no weights: the tuned fusion weights and what they read
+LAB_CE_FUSION_DIR = WEIGHTS / "ce-fusion"    # no weights: the lab cross-encoder's fusion weights (clean validation)
 TRAIN_CE_COMMAND = "python -m rerank_lab.train.cross_encoder"
 TRAIN_COLBERT_COMMAND = "python -m rerank_lab.train.colbert"
 TUNING_FILE = "tuning.json"

@@ -49,6 +49,7 @@ REGISTRY: dict[str, Entry] = {name: Entry(target, "factory") for name, target in
     "colbert": "rerank_lab.rerankers.colbert:colbert",
     "maxsim": "rerank_lab.rerankers.maxsim:zero_shot",
     "fusion": "rerank_lab.rerankers.fusion:zero_shot_fusion",
+    "ce-fusion": "rerank_lab.rerankers.fusion:lab_ce_fusion",
     "listwise": "rerank_lab.rerankers.listwise:listwise",
     "rankgpt": "rerank_lab.rerankers.listwise:rankgpt",
     "first": "rerank_lab.rerankers.first:first",

@@ -138,3 +138,14 @@ def tuning_dataset(name: str) -> Dataset:
 
 def train_split(name: str) -> str:
     return "test" if name == "toy" else "train"  # the toy set has one split, used only by tests
+
+
+def clean_validation(records, dataset: str = "scifact", holdout: int = 100, seed: int = 0):
+    """SciFact's held-out train queries (never trained on) that are clean for a model with
+    training ``records``: the only queries a choice may be made on."""
+    from ..analysis.contamination import contamination
+
+    _, held, split = split_queries(dataset, holdout, seed)
+    data = load_dataset(dataset, split=split).restrict(held)
+    trained = [r for r in records if r.role == "train"]
+    return data.restrict(contamination(data, trained).clean)

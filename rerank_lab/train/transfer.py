@@ -38,6 +38,7 @@ from ..analysis.manifest import machine
 from ..components.stores import cache_dir
 from ..core.files import atomic_write_text
 from .cross_encoder import TrainConfig
+from .negatives import clean_validation
 
 #: the recipes compared, as settings of the training command (on top of :data:`BUDGET`)
 RECIPES: dict[str, dict] = {
@@ -56,6 +57,9 @@ RECIPES: dict[str, dict] = {
     "teacher-only": {"supervision": "title", "loss": "none", "label_bonus": 0.0},
     # no model at all: BM25's and the dense model's scores fused into hybrid's top 20, weights tuned on the source
     "fusion": {"family": "fusion"},
+    # the committed lab cross-encoder as a fourth fusion input, weights chosen on its clean validation
+    # (it trained on both datasets: SciFact clean only, no leave-one-out column)
+    "ce-fusion": {"family": "fusion", "inputs": "lab-ce"},
 }
 SOURCES = ("scifact", "nfcorpus")
 #: the CPU budget every recipe trains at: 4 groups of 8 pairs per step at 128 tokens
@@ -80,19 +84,6 @@ class ModelRecord:
 
     def path(self, folder: Path) -> Path:
         return folder / f"{self.recipe}-{self.source}.json"
-
-
-def clean_validation(records, dataset: str = "scifact", holdout: int = 100, seed: int = 0):
-    """SciFact's held-out train queries (never trained on) that are clean for a model with
-    training ``records``: the only queries a choice may be made on."""
-    from ..analysis.contamination import contamination
-    from ..data import load_dataset
-    from .negatives import split_queries
-
-    _, held, split = split_queries(dataset, holdout, seed)
-    data = load_dataset(dataset, split=split).restrict(held)
-    trained = [r for r in records if r.role == "train"]
-    return data.restrict(contamination(data, trained).clean)
 
 
 def mixed(folder: str | Path, alpha: float, max_length: int, label: str):
@@ -180,8 +171,69 @@ def run_fusion(source: str, folder: Path) -> ModelRecord:
     return record
 
 
+def run_ce_fusion(folder: Path) -> ModelRecord:
+    """``"ce-fusion"``: the committed lab cross-encoder fused with hybrid's, BM25's and the dense
+    model's scores, the weights chosen on its clean validation (:func:`~rerank_lab.train.tune.tune_lab_ce_fusion`),
+    tested on SciFact's clean test queries; plus the cross-encoder's **share**: the same queries
+    under the best fusion without it (its weight 0, chosen on the same validation), paired."""
+    from ..analysis.evaluate import evaluate, paired_test
+    from ..analysis.experiment import Experiment
+    from ..components.lab_weights import LAB_CE_DIR, LAB_CE_FUSION_DIR
+    from ..components.provenance import read_provenance
+    from ..data import load_dataset
+    from ..first_stage import hybrid
+    from ..rerankers import load_reranker
+    from ..rerankers.fusion import lab_ce_fusion, zero_shot_fusion
+    from .tune import tune_lab_ce_fusion
+
+    t0 = time.perf_counter()
+    tuned = tune_lab_ce_fusion(write=False)
+    weights = tuple(tuned["chosen"]["settings"]["weights"])
+    without = tuple(tuned["best_without_ce"]["settings"]["weights"][:-1])
+    committed = json.loads((LAB_CE_FUSION_DIR / "tuning.json").read_text())["chosen"]["settings"]["weights"]
+    if list(weights) != committed:
+        raise RuntimeError(f"{LAB_CE_FUSION_DIR}/tuning.json chose {committed}, this run {list(weights)}: "
+                           f"re-tune it with `python -m rerank_lab.train.tune ce-fusion` first")
+    lab_ce = json.loads((LAB_CE_DIR / "training.json").read_text())
+    record = ModelRecord("ce-fusion", "scifact", {"weights": list(weights), "rerank_depth": DEPTH, "model": "lab-ce"},
+                         {"minutes": round((time.perf_counter() - t0) / 60, 1), "device": "cpu",
+                          "cpu": machine()["cpu"], "cores": machine()["cores"],
+                          "model_minutes": lab_ce["minutes"], "model_device": lab_ce["device"]})
+    val = clean_validation(read_provenance(LAB_CE_DIR))
+    first = hybrid() % 100
+    as_tuned = evaluate((first >> load_reranker("ce"))(val), val.qrels, ["ndcg@10"])["ndcg@10"]
+    record.validation = {"queries": len(val.queries), "weights": list(weights), "mean": tuned["best"]["mean"],
+                         "without_ce": {"weights": list(without), "mean": tuned["best_without_ce"]["mean"],
+                                        "se_vs_best": tuned["best_without_ce"]["se_vs_best"]},
+                         "ce_as_tuned": round(as_tuned, 4)}
+    record.probe = json.loads((LAB_CE_DIR / "probe.json").read_text()).get("scifact", {})
+    dataset = load_dataset("scifact", split="test")
+    fuse = lab_ce_fusion(weights=weights, rerank_depth=DEPTH)
+    plain = zero_shot_fusion(weights=without, rerank_depth=DEPTH, name="fusion-without-ce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = Experiment(dataset, {"hybrid": first, "ce-fusion": first >> fuse, "fusion-without-ce": first >> plain},
+                         metrics=("ndcg@10",), baseline="hybrid", progress=True).run()
+    row = {r["name"]: r for r in exp.table()}["ce-fusion"]
+    record.tests["scifact"] = {"queries": row["queries"], "ndcg@10": row["ndcg@10"], "delta": row["delta_ndcg@10"],
+                               "ci95": row["ci95"], "p": row["p_raw"],
+                               **{k: row[k] for k in row if k.startswith(("clean_", "contaminated_"))}}
+    clean = exp.contamination()["ce-fusion"].clean
+    share = paired_test(exp.results["fusion-without-ce"].restrict(clean), exp.results["ce-fusion"].restrict(clean),
+                        "ndcg@10", exp.test)
+    base = exp.results["hybrid"].restrict(clean)["ndcg@10"]
+    record.tests["scifact"]["share"] = {
+        "queries": share.queries, "without_ce_delta_vs_hybrid": round(share.mean_a - base, 4),
+        "ce_share": round(share.delta, 4), "ci95": [round(share.ci_low, 4), round(share.ci_high, 4)],
+        "p": round(share.p_value, 4), "test": share.method}
+    atomic_write_text(record.path(folder), json.dumps(asdict(record), indent=1) + "\n")
+    return record
+
+
 def run_model(recipe: str, source: str, steps: int, folder: Path, device: str = "auto") -> ModelRecord:
     """Train (or reuse) one recipe on one source, choose its alpha, test it, probe it; write its record."""
+    if recipe == "ce-fusion":
+        return run_ce_fusion(folder) if source == "scifact" else None
     if RECIPES[recipe].get("family") == "fusion":
         return run_fusion(source, folder)
     from ..analysis.memorisation import memorisation_probe
@@ -265,7 +317,28 @@ def summary(records: Sequence[ModelRecord]) -> str:
               "still chose alpha on SciFact train queries, so its n is below 300).",
               "", "**Takeaways (computed from the table):**", ""]
     lines += [f"- {column}: {_takeaway([(r, cells[r][column]) for r in recipes])}" for column in columns]
+    lines += [f"- {_share(r)}" for r in records if r.tests.get("scifact", {}).get("share")]
     return "\n".join(lines)
+
+
+def _share(record: ModelRecord) -> str:
+    """Where a fused recipe's clean lift comes from, and whether it displaces ``ce`` (clean validation)."""
+    from .tune import TOLERANCE
+
+    test, share, val = record.tests["scifact"], record.tests["scifact"]["share"], record.validation
+    low, high = share["ci95"]
+    verdict = "no detectable difference" if low <= 0 <= high else "a difference"
+    gain = val["mean"] - val["ce_as_tuned"]
+    default = (f"within the tuner's tolerance ({TOLERANCE}), so the default stays `ce`" if gain <= TOLERANCE
+               else f"{gain:+.4f} above it")
+    return (f"{record.recipe} on SciFact clean: of its {test['clean_delta_vs_input']:+.4f} on {share['queries']} "
+            f"queries, fusion without the cross-encoder (weights chosen on the same validation) gives "
+            f"{share['without_ce_delta_vs_hybrid']:+.4f}; the cross-encoder's share is {share['ce_share']:+.4f} "
+            f"[{low:+.3f}, {high:+.3f}] (paired p {share['p']:.2g}): {verdict} on {share['queries']} queries. "
+            f"On its clean validation ({val['queries']} queries) it scores {val['mean']:.4f} against "
+            f"{val['ce_as_tuned']:.4f} for `ce` as tuned: {default}. It reuses the committed lab cross-encoder "
+            f"({record.training.get('model_minutes')} min on {record.training.get('model_device')}, trained on both "
+            f"datasets, hence no leave-one-out column); its train min is the weight choice.")
 
 
 def _takeaway(cells: Sequence[tuple[str, dict | None]]) -> str:

@@ -14,6 +14,7 @@ Usage::
     python -m rerank_lab.train.tune ce              # re-tune the lab cross-encoder's settings
     python -m rerank_lab.train.tune colbert
     python -m rerank_lab.train.tune fusion          # zero-shot score fusion's weights and depth
+    python -m rerank_lab.train.tune ce-fusion       # the lab cross-encoder fused, on clean validation
     tune(make, [{"passages": None}, {"passages": "maxp"}], tuning_sets(info), depths=(10, 20, 50))
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..analysis.evaluate import evaluate
-from ..components.lab_weights import LAB_CE_DIR, LAB_COLBERT_DIR, LAB_FUSION_DIR, TUNING_FILE
+from ..components.lab_weights import LAB_CE_DIR, LAB_CE_FUSION_DIR, LAB_COLBERT_DIR, LAB_FUSION_DIR, TUNING_FILE
 from ..components.provenance import add_provenance, training_data
 from ..core.files import atomic_write_text
 from ..core.interpolate import interpolate_runs
@@ -203,17 +204,22 @@ def tune_lab_colbert(folder: str | os.PathLike = LAB_COLBERT_DIR, depths: Sequen
 
 
 FUSION_GRID = tuple((1.0, bm25, dense) for bm25 in (0.0, 0.25, 0.5, 0.75, 1.0) for dense in (0.0, 0.25, 0.5, 0.75, 1.0))
+#: the same, then the cross-encoder's weight (0: fusion without it, so the tuner may leave it out)
+CE_FUSION_GRID = tuple((*w, ce) for w in FUSION_GRID for ce in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0))
 
 
 def tune_fusion(sets: Sequence[TuningSet], depths: Sequence[int] = (20, 100),
-                grid: Sequence[tuple[float, ...]] = FUSION_GRID) -> dict:
+                grid: Sequence[tuple[float, ...]] = FUSION_GRID, make: Callable | None = None) -> dict:
     """Score fusion's weights and depth: the best mean nDCG@10 over the tuning splits (every setting
-    costs the same: two first-stage lookups), the record in the shape :func:`choose` writes."""
+    costs the same: the inputs score each candidate once), the record in the shape :func:`choose`
+    writes. ``make(weights=, rerank_depth=)`` builds the :class:`~rerank_lab.core.interpolate.Fuse`
+    (default: zero-shot fusion)."""
     from ..rerankers.fusion import zero_shot_fusion
 
+    make = make or zero_shot_fusion
     rows = []
     for depth in depths:
-        fuse = zero_shot_fusion(weights=grid[0], rerank_depth=depth)
+        fuse = make(weights=grid[0], rerank_depth=depth)
         for tset in sets:
             signals = fuse.signals(tset.dataset.queries, tset.dataset.corpus, tset.candidates)
             for weights in grid:
@@ -242,9 +248,38 @@ def tune_lab_fusion(folder: str | os.PathLike = LAB_FUSION_DIR, datasets: Sequen
     return record
 
 
+def clean_tuning_set(model: str | os.PathLike = LAB_CE_DIR, candidates: int = 100) -> TuningSet:
+    """SciFact's held-out train queries that are clean for ``model`` (none of their relevant
+    documents a positive in any judgment it trained on): the only fair place to choose how to use
+    a model trained on SciFact. NFCorpus dev is left out: 99% of its relevant documents are train positives."""
+    from ..components.provenance import read_provenance
+    from ..first_stage import hybrid
+    from .negatives import clean_validation
+
+    data = clean_validation(read_provenance(model))
+    return TuningSet("scifact", "train", data, (hybrid() % candidates)(data))
+
+
+def tune_lab_ce_fusion(folder: str | os.PathLike = LAB_CE_FUSION_DIR, depths: Sequence[int] = (20,),
+                       write: bool = True) -> dict:
+    """Tune ``"ce-fusion"`` (hybrid + BM25 + dense + the lab cross-encoder) on the cross-encoder's
+    clean validation queries (:func:`clean_tuning_set`); weight 0 for the cross-encoder is on the grid."""
+    from ..rerankers.fusion import lab_ce_fusion
+
+    sets = [clean_tuning_set(LAB_CE_DIR)]
+    record = tune_fusion(sets, depths=depths, grid=CE_FUSION_GRID, make=lab_ce_fusion)
+    without = [r for r in record["frontier"] if r["settings"]["weights"][-1] == 0.0]
+    record["best_without_ce"] = max(without, key=lambda r: r["mean"]) if without else None
+    if write:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        write_tuning(folder, record, {"family": "fusion", "inputs": ["bm25", "dense", "lab-ce"],
+                                      "first_stage": "hybrid", "candidates": 100}, sets)
+    return record
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Re-tune how a lab reranker is used (train/dev splits only).")
-    parser.add_argument("family", choices=["ce", "colbert", "fusion"])
+    parser.add_argument("family", choices=["ce", "colbert", "fusion", "ce-fusion"])
     parser.add_argument("--depths", type=int, nargs="+", default=None)
     parser.add_argument("--max-queries", type=int, default=None, help="tuning queries per split (default: all)")
     parser.add_argument("--dry-run", action="store_true", help="print the record, do not write tuning.json")
@@ -254,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         kwargs["depths"] = tuple(args.depths)
     if args.family == "fusion":
         record = tune_lab_fusion(write=not args.dry_run)
+    elif args.family == "ce-fusion":
+        record = tune_lab_ce_fusion(write=not args.dry_run)
     else:
         record = tune_lab_cross_encoder(**kwargs) if args.family == "ce" else tune_lab_colbert(**kwargs)
     print(json.dumps({k: record[k] for k in ("chosen", "rule", "best", "chosen_row")}, indent=1))

@@ -33,9 +33,10 @@ def test_bm25_reproduces_pyserini_flat(scifact, nfcorpus):
     assert evaluate(BM25()(nfcorpus), nfcorpus.qrels, ["ndcg@10"])["ndcg@10"] == pytest.approx(0.3218, abs=0.005)
 
 
-def test_bm25_index_is_cached_on_disk_and_rebuilt_when_damaged(toy):
+def test_bm25_index_is_cached_on_disk_and_rebuilt_when_damaged(toy, tmp_path, monkeypatch):
     import bm25s
 
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(tmp_path))  # damage only this test's indexes, not the session's
     first = BM25()
     expected = first.retrieve(toy.queries, toy.corpus, 5).rankings
     calls = []
