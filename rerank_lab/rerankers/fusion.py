@@ -6,7 +6,7 @@ Reciprocal rank fusion throws the scores away; a tuned convex combination of nor
 keeps them (Bruch, Gai & Ingber, "An Analysis of Fusion Functions for Hybrid Retrieval", TOIS
 2023). :class:`~rerank_lab.core.interpolate.Fuse` does the mixing; this file holds the factory.
 
-``"ce-fusion"`` adds the lab cross-encoder's score as a third input, its weights chosen on the
+``"ce-fusion"`` adds the lab cross-encoder's score to those three, the four weights chosen on the
 cross-encoder's *clean* validation queries (SciFact train queries it never trained on, none of
 whose relevant documents were its training positives), so the choice cannot reward memory.
 
