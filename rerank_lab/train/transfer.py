@@ -384,18 +384,23 @@ def _show(cell: dict | None) -> str:
         f"{cell['value']:.4f} ({cell['delta']:+.4f}; n={cell['n']})"
 
 
-def colbert_ablation(dataset: str = "scifact") -> str:
+def colbert_ablation(dataset: str = "scifact", further: Sequence[str | Path] = ()) -> str:
     """Why the lab ColBERT transfers better than the cross-encoder: the same test queries under the
     lab ColBERT and under zero-shot MaxSim over the MiniLM tokens, each pure and each mixed with
     hybrid at the lab ColBERT's tuned alpha and depth (chosen on train splits), split by the lab
-    ColBERT's provenance. Returns the markdown table."""
+    ColBERT's provenance. ``further``: checkpoints of the same recipe trained longer
+    (``python -m rerank_lab.train.colbert --steps 360 --output DIR --tune``), each mixed at its own
+    tuned alpha and depth and pure, split by its own provenance and the lab ColBERT's. Returns the
+    markdown table, then one line per model with its score on the tuning splits (the rule for
+    replacing committed weights) and a takeaway computed from the table."""
     from ..analysis.experiment import Experiment
-    from ..components.lab_weights import LAB_COLBERT_DIR, read_tuning
+    from ..components.lab_weights import LAB_COLBERT_DIR, read_tuning, training_record
     from ..core.interpolate import Interpolate
     from ..core.provenance import provenance
     from ..data import load_dataset
     from ..first_stage import hybrid
     from ..rerankers import load_reranker
+    from ..rerankers.colbert import ColBERT
     from ..rerankers.maxsim import ZeroShotMaxSim
 
     tuning = read_tuning(LAB_COLBERT_DIR)
@@ -410,13 +415,82 @@ def colbert_ablation(dataset: str = "scifact") -> str:
                  f"lab ColBERT, pure (top {depth})": first % depth >> load_reranker("colbert", alpha=1.0,
                                                                                     rerank_depth=None),
                  f"zero-shot MaxSim, pure (top {depth})": first % depth >> zero_shot}
+    models = {"lab ColBERT": LAB_COLBERT_DIR}
+    lab_mixed = f"lab ColBERT, mixed (alpha {alpha}, top {depth})"
+    against_lab: dict[str, str] = {}  # each further model's mixed row -> the lab ColBERT's
+    for path in map(Path, further):
+        steps = training_record(path).get("recipe", {}).get("steps")
+        label = f"lab ColBERT recipe, {steps} steps"
+        models[label] = path
+        own = read_tuning(path)
+        scorer = ColBERT(str(path))
+        mixed_name = f"{label}, mixed (alpha {own.alpha}, top {own.rerank_depth})"
+        pipelines[mixed_name] = first >> Interpolate(scorer, alpha=own.alpha, rerank_depth=own.rerank_depth,
+                                                     label=f"colbert-{steps}")
+        against_lab[mixed_name] = lab_mixed
+        pipelines[f"{label}, pure (top {own.rerank_depth})"] = first % own.rerank_depth >> scorer
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the zero-shot rows are split by the lab ColBERT's records too, so every row has the same clean queries
         exp = Experiment(data, pipelines, metrics=("ndcg@10",), baseline="hybrid", progress=True,
                          trained_on=provenance(load_reranker("colbert"))).run()
-    return exp.markdown(["name", "ndcg@10", "clean_queries", "clean_delta_vs_input", "clean_ci95", "clean_p_raw",
-                         "contaminated_delta_vs_input", "contaminated_p_raw"])
+    table = exp.markdown(["name", "ndcg@10", "clean_queries", "clean_delta_vs_input", "clean_ci95", "clean_p_raw",
+                          "contaminated_delta_vs_input", "contaminated_p_raw"])
+    return table + "\n\n" + _ablation_notes(exp, models, against_lab)
+
+
+def _ablation_notes(exp, models: dict[str, Path], against_lab: dict[str, str]) -> str:
+    """Each model's score on its tuning splits, and the takeaway of the ablation's table (with each
+    longer-trained model against the lab ColBERT on the clean queries of both)."""
+    from ..analysis.evaluate import paired_test
+    from ..components.lab_weights import read_tuning
+
+    rows = {r["name"]: r for r in exp.table()}
+    lines = ["**On the tuning splits** (held-out SciFact train queries, NFCorpus dev; what decides whether "
+             "committed weights are replaced):", ""]
+    for label, path in models.items():
+        best = read_tuning(path).record.get("chosen_row", {})
+        sets = ", ".join(f"{k} {v:.4f}" for k, v in best.get("per_set", {}).items())
+        lines.append(f"- {label}: mean {best.get('mean', float('nan')):.4f} ({sets})")
+    lines += ["", "**Takeaway (computed from the table):**", ""]
+    for name, row in rows.items():
+        if row.get("clean_queries") and "mixed" in name:
+            if row.get("clean_ci95") is None:
+                lines.append(f"- {name}: {row['clean_queries']} clean queries, too few for an interval.")
+                continue
+            lo, hi = row["clean_ci95"]
+            verdict = ("detectably above hybrid" if lo > 0 else "below hybrid" if hi < 0 else
+                       f"no detectable difference on {row['clean_queries']} queries")
+            lines.append(f"- {name}: clean {row['clean_delta_vs_input']:+.4f} [{lo:+.3f}, {hi:+.3f}], "
+                         f"raw p {row['clean_p_raw']:.3f}: {verdict}.")
+    for name, lab in against_lab.items():
+        clean = sorted(set(exp.verdicts.splits[name].part("clean")) & set(exp.verdicts.splits[lab].part("clean")))
+        if len(clean) < 2:
+            continue
+        test = paired_test(exp.results[lab].restrict(clean), exp.results[name].restrict(clean), "ndcg@10", exp.test)
+        verdict = ("detectably above" if test.ci_low > 0 else "detectably below" if test.ci_high < 0 else
+                   "no detectable difference from")
+        lines.append(f"- {name} against the lab ColBERT mixed, on their {len(clean)} common clean queries: "
+                     f"{test.delta:+.4f} [{test.ci_low:+.3f}, {test.ci_high:+.3f}], paired p {test.p_value:.3f}: "
+                     f"{verdict} the committed model.")
+    return "\n".join(lines)
+
+
+def _ablation_header(further: Sequence[str]) -> str:
+    """How colbert_ablation.md was written, naming each longer-trained checkpoint by its recipe, not its path."""
+    from ..components.lab_weights import training_record
+
+    text = ("Written by `python -m rerank_lab.train.transfer --colbert-ablation" + (" --further DIR" * bool(further))
+            + "` (SciFact test, split by the lab ColBERT's provenance and each model's own; alpha and depth are "
+            "each model's own, tuned on train splits).")
+    for path in further:
+        record = training_record(path)
+        recipe = record.get("recipe", {})
+        text += (f" DIR: `python -m rerank_lab.train.colbert --steps {recipe.get('steps')} --output DIR --tune`, "
+                 f"{record.get('seconds', 0) / 60:.0f} min on {record.get('device', '?')} "
+                 f"({len(record.get('data', {}))} datasets; {record.get('data', {}).get('scifact', {}).get('queries')}"
+                 f" SciFact train queries, the held-out ones and those citing their documents left out).")
+    return text + "\n\n"
 
 
 def load_records(folder: Path) -> list[ModelRecord]:
@@ -433,14 +507,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report", action="store_true", help="only write the table of the records so far")
     parser.add_argument("--colbert-ablation", action="store_true",
                         help="only the ablation of why the lab ColBERT transfers (-> colbert_ablation.md)")
+    parser.add_argument("--further", nargs="*", default=[], metavar="DIR",
+                        help="with --colbert-ablation: checkpoints of the lab ColBERT's recipe trained longer")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     if args.colbert_ablation:
-        table = colbert_ablation()
-        atomic_write_text(folder.parent / "colbert_ablation.md", "# Why the lab ColBERT transfers\n\nWritten by "
-                          "`python -m rerank_lab.train.transfer --colbert-ablation` (SciFact test, split by the lab "
-                          "ColBERT's provenance; alpha and depth are the lab ColBERT's, tuned on train splits).\n\n"
-                          + table + "\n")
+        table = colbert_ablation(further=args.further)
+        atomic_write_text(folder.parent / "colbert_ablation.md", "# Why the lab ColBERT transfers\n\n"
+                          + _ablation_header(args.further) + table + "\n")
         print(table)
         return
     if not args.report:

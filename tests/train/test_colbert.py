@@ -77,3 +77,36 @@ def test_ensemble_teacher_distillation_runs_on_the_toy_set(tmp_path):
         faulthandler.cancel_dump_traceback_later()
     scores = ColBERT(out, cache=False).score("I forgot my password", ["reset your password here", "opening hours"])
     assert all(math.isfinite(s) for s in scores)
+
+
+def test_colbert_ablation_adds_a_longer_trained_checkpoint_at_its_own_tuning(tmp_path):
+    """The ablation's ``further`` rows: a checkpoint of the recipe mixed at its *own* tuned alpha and
+    depth (not the lab ColBERT's), its tuning-split score listed beside the committed model's, and a
+    takeaway line per mixed row computed from the table."""
+    import json
+
+    from rerank_lab.train.colbert import ColBERTTrainConfig, train_colbert
+    from rerank_lab.train.transfer import colbert_ablation
+
+    faulthandler.dump_traceback_later(240, exit=True)
+    try:
+        out = train_colbert(ColBERTTrainConfig(output=str(tmp_path / "further"), datasets=("toy",), split="test",
+                                               allow_test=True, steps=2, batch_size=2, nway=2, dim=384,
+                                               init="identity", teacher="none", retriever="bm25", doc_maxlen=48,
+                                               infer_doc_maxlen=64))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    # what the tuner writes; its scores stand in for a tuning run on the train splits
+    (out / "tuning.json").write_text(json.dumps({"chosen": {"alpha": 0.3, "rerank_depth": 5, "settings": {}},
+                                                 "chosen_row": {"mean": 0.5, "per_set": {"toy/test": 0.5}}}))
+    text = colbert_ablation("toy", further=[out])
+    assert "lab ColBERT recipe, 2 steps, mixed (alpha 0.3, top 5)" in text
+    assert "lab ColBERT recipe, 2 steps, pure (top 5)" in text
+    assert "- lab ColBERT recipe, 2 steps: mean 0.5000 (toy/test 0.5000)" in text
+    assert "- lab ColBERT: mean " in text and "scifact/train" in text  # the committed model's tuning score
+    clean = {cells[1].strip(): int(cells[3]) for cells in (line.split("|") for line in text.splitlines())
+             if len(cells) > 4 and cells[3].strip().isdigit()}
+    # split by its own provenance too: it trained on toy/test, so fewer toy queries are clean for it
+    assert clean["lab ColBERT recipe, 2 steps, mixed (alpha 0.3, top 5)"] < clean["lab ColBERT, mixed (alpha 0.5, top 20)"]
+    takeaway = text.split("**Takeaway (computed from the table):**")[1]
+    assert sum(line.startswith("- ") for line in takeaway.splitlines()) == 3  # one per mixed row with a split
