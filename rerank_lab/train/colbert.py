@@ -12,7 +12,9 @@ Recipe (the lab's ColBERT, registry name ``"colbert"``):
   interleaved so that both are seen equally; 100 SciFact train queries are held out of
   training to tune ``alpha``, and train queries citing their documents are dropped
   (NFCorpus tunes on its dev split). The committed weights predate that drop: their
-  ``rerank_lab_training.json`` records the held-out ids they were tuned on;
+  ``rerank_lab_training.json`` records the held-out ids they were tuned on. ``supervision="title"``
+  or ``"ict"`` reads no judgment: pseudo-queries from each corpus (:mod:`rerank_lab.train.pseudo`),
+  round-trip filtered, with the same hard negatives and teacher;
 * queries are padded, not filled with colbert-ai's [MASK] tokens (``query_augmentation=False``,
   see :func:`rerank_lab.components.colbert_ai.query_augmentation`): with the identity projection,
   step 0 is then close to zero-shot MaxSim instead of far below it on short queries;
@@ -50,9 +52,13 @@ from ..components.colbert_ai import colbert_device, import_colbert, query_augmen
 from ..components.lab_weights import LAB_COLBERT_DIR
 from ..components.models import MINILM, resolve_model
 from ..components.provenance import write_provenance
+from ..core.provenance import TrainingData
 from ..core.files import atomic_dir
 from ..data import load_dataset
 from .provenance import recipe_provenance
+
+
+LABEL_FREE = ("title", "ict")  # the LLM's pseudo-queries take an hour per corpus on 2 cores: the CE recipe has them
 
 
 @dataclass
@@ -86,6 +92,9 @@ class ColBERTTrainConfig:
     retriever: str = "hybrid"            # first stage the hard negatives come from: "bm25" or "hybrid"
     holdout_queries: int = 100         # train queries kept out of training to tune alpha (no dev split)
     query_augmentation: bool = False   # colbert-ai's [MASK] query padding; off: step 0 ~ zero-shot MaxSim
+    supervision: str = "labels"        # "labels": judged train queries; "title" / "ict": the corpus alone
+    pseudo_queries: int = 1000         # label-free: documents asked for a pseudo-query, per dataset
+    roundtrip_k: int = 20              # label-free: kept when the first stage brings the source back this high
     device: str = "auto"               # "auto": the GPU when there is one, else the CPU
     extra: dict = field(default_factory=dict)
 
@@ -167,15 +176,22 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     if cfg.teacher not in {"none", "ensemble"}:
         raise ValueError(f"unknown teacher {cfg.teacher!r}: use 'none' or 'ensemble'")
     teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
+    if cfg.supervision not in ("labels", *LABEL_FREE):
+        raise ValueError(f"unknown supervision {cfg.supervision!r}: use 'labels', {', '.join(map(repr, LABEL_FREE))}")
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
         if cfg.split == "train":
             train_ids, tune_ids, tune_split = split_queries(name, cfg.holdout_queries, cfg.seed)
         else:  # the toy set: every query trains
             train_ids, tune_ids, tune_split = sorted(dataset.queries), [], cfg.split
-        groups = mine_groups(dataset, negatives_retriever(cfg.retriever), n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
-                             positives_per_query=cfg.positives_per_query, seed=cfg.seed, query_ids=train_ids,
-                             allow_test=cfg.allow_test)
+        retriever = negatives_retriever(cfg.retriever)
+        texts: dict[str, str] = {}
+        if cfg.supervision == "labels":
+            groups = mine_groups(dataset, retriever, n_negatives=cfg.nway - 1, depth=cfg.bm25_depth,
+                                 positives_per_query=cfg.positives_per_query, seed=cfg.seed, query_ids=train_ids,
+                                 allow_test=cfg.allow_test)
+        else:
+            groups, texts = label_free_groups(dataset, retriever, cfg)
         rng.shuffle(groups)
         if teacher is not None:  # teacher scores cost a MaxSim pass: only for the groups training will read
             groups = groups[: cfg.steps * cfg.batch_size // len(cfg.datasets) + 1]
@@ -184,8 +200,11 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
             key = (name, doc_id)
             if key not in pid_of:
                 pid_of[key] = len(collection)
-                collection.append(dataset.corpus[doc_id].full_text)
+                collection.append(text(doc_id))
             return pid_of[key]
+
+        def text(doc_id: str) -> str:  # a pseudo-query's positive (or a title recipe's body) over the corpus text
+            return texts[doc_id] if doc_id in texts else dataset.corpus[doc_id].full_text
 
         triples = []
         for g in groups:
@@ -195,12 +214,14 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
             if teacher is None:
                 triples.append([qid, *pids])
             else:  # colbert-ai distils from [qid, (pid, score), ...] with a KL loss
-                logits = teacher(g, [dataset.corpus[d].full_text for d in [g.positive, *g.negatives]])
+                logits = teacher(g, [text(d) for d in [g.positive, *g.negatives]])
                 triples.append([qid, *[[p, float(t)] for p, t in zip(pids, logits)]])
         rng.shuffle(triples)
         per_dataset.append(triples)
         stats[name] = {"queries": len({t[0] for t in triples}), "groups": len(triples),
-                       "trained_query_ids": sorted({g.query_id for g in groups}),
+                       # label-free: no judged query trained (its pseudo-queries add no positives)
+                       "trained_query_ids": sorted({g.query_id for g in groups}) if cfg.supervision == "labels"
+                       else None,
                        "tuning": {"split": tune_split, "query_ids": tune_ids}}
     # interleave: dataset A, B, A, B, ... cycling the shorter ones, so every batch mixes both
     longest = max(len(t) for t in per_dataset)
@@ -208,6 +229,19 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     length = min(longest, max(needed // len(per_dataset) + 1, 1))
     examples = [ts[i % len(ts)] for i in range(length) for ts in per_dataset if ts]
     return examples, queries, collection, stats
+
+
+def label_free_groups(dataset, retriever, cfg: ColBERTTrainConfig) -> tuple[list, dict[str, str]]:
+    """Groups from ``dataset``'s corpus alone (:mod:`rerank_lab.train.pseudo`): a title or an
+    inverse-cloze sentence per sampled document, kept when the first stage brings its source back
+    in its top ``roundtrip_k``, with first-stage hard negatives; and the texts they name."""
+    from .pseudo import pseudo_groups, pseudo_queries, roundtrip
+
+    written = pseudo_queries(dataset, cfg.pseudo_queries, cfg.supervision, seed=cfg.seed)
+    kept, stats = roundtrip(dataset, written, retriever, cfg.roundtrip_k)
+    print(f"[colbert-train] {dataset.name}: {stats['written']} {cfg.supervision} pseudo-queries, {len(kept)} bring "
+          f"their source back in the top {cfg.roundtrip_k}", flush=True)
+    return pseudo_groups(dataset, kept, retriever, n_negatives=cfg.nway - 1, depth=cfg.bm25_depth, seed=cfg.seed)
 
 
 def ensemble_teacher(cfg: ColBERTTrainConfig):
@@ -241,6 +275,7 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
     if len(examples) < needed:  # colbert-ai reads each example once: repeat for more steps
         examples = (examples * (needed // len(examples) + 1))[:needed]
     trained = {name: stats[name].pop("trained_query_ids") for name in stats}
+    trained = {name: ids for name, ids in trained.items() if ids is not None}  # label-free: nothing judged read
     counts = {name: {k: v for k, v in d.items() if k != "tuning"} for name, d in stats.items()}
     print(f"[colbert-train] {len(examples)} examples, {len(collection)} passages, {counts}", flush=True)
 
@@ -272,7 +307,10 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
             meta = {"recipe": asdict(cfg), "data": stats, "examples": len(examples), "device": device,
                     "seconds": round(time.time() - started, 1), "torch": torch.__version__}
             (staging / "rerank_lab_training.json").write_text(json.dumps(meta, indent=2, default=str))
-            write_provenance(staging, recipe_provenance(trained, {n: d["tuning"] for n, d in stats.items()}))
+            records = recipe_provenance(trained, {n: d["tuning"] for n, d in stats.items()})
+            if cfg.supervision != "labels":  # what it read instead: the corpora, no judgment
+                records = [TrainingData(n, "corpus", "train", labels=False) for n in stats] + records
+            write_provenance(staging, records)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"[colbert-train] saved {out} in {time.time() - started:.0f}s", flush=True)
@@ -305,6 +343,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--teacher", choices=["none", "ensemble"], default=defaults.teacher)
     parser.add_argument("--retriever", choices=["bm25", "hybrid"], default=defaults.retriever)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--supervision", choices=["labels", *LABEL_FREE], default=defaults.supervision,
+                        help="labels: judged train queries; title / ict: pseudo-queries from the corpus, no judgment")
+    parser.add_argument("--pseudo-queries", type=int, default=defaults.pseudo_queries,
+                        help="label-free: documents per dataset asked for a pseudo-query")
     parser.add_argument("--query-augmentation", action="store_true",
                         help="pad queries with [MASK] tokens as colbert-ai does (off by default: see query_augmentation)")
     parser.add_argument("--no-bf16", action="store_true")
@@ -324,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
                                      doc_maxlen=args.doc_maxlen, train_layers=args.train_layers, bf16=False if args.no_bf16 else None, split=split,
                                      init=args.init, teacher=args.teacher, retriever=args.retriever,
                                      warmup=args.warmup, query_augmentation=args.query_augmentation,
+                                     supervision=args.supervision, pseudo_queries=args.pseudo_queries,
                                      device=args.device, allow_test=split == "test" and args.datasets == ["toy"]))
     if args.tune and split == "train":
         tune_lab_colbert(args.output)

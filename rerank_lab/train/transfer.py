@@ -419,8 +419,10 @@ def colbert_ablation(dataset: str = "scifact", further: Sequence[str | Path] = (
     lab_mixed = f"lab ColBERT, mixed (alpha {alpha}, top {depth})"
     against_lab: dict[str, str] = {}  # each further model's mixed row -> the lab ColBERT's
     for path in map(Path, further):
-        steps = training_record(path).get("recipe", {}).get("steps")
-        label = f"lab ColBERT recipe, {steps} steps"
+        recipe = training_record(path).get("recipe", {})
+        steps, supervision = recipe.get("steps"), recipe.get("supervision", "labels")
+        label = f"lab ColBERT recipe, {steps} steps" + (f", {supervision} pseudo-queries" if supervision != "labels"
+                                                        else "")
         models[label] = path
         own = read_tuning(path)
         scorer = ColBERT(str(path))
@@ -480,16 +482,22 @@ def _ablation_header(further: Sequence[str]) -> str:
     """How colbert_ablation.md was written, naming each longer-trained checkpoint by its recipe, not its path."""
     from ..components.lab_weights import training_record
 
-    text = ("Written by `python -m rerank_lab.train.transfer --colbert-ablation" + (" --further DIR" * bool(further))
+    dirs = " ".join(f"DIR{i + 1}" if len(further) > 1 else "DIR" for i in range(len(further)))
+    text = ("Written by `python -m rerank_lab.train.transfer --colbert-ablation" + (f" --further {dirs}" * bool(further))
             + "` (SciFact test, split by the lab ColBERT's provenance and each model's own; alpha and depth are "
             "each model's own, tuned on train splits).")
-    for path in further:
+    for name, path in zip(dirs.split(), further):
         record = training_record(path)
         recipe = record.get("recipe", {})
-        text += (f" DIR: `python -m rerank_lab.train.colbert --steps {recipe.get('steps')} --output DIR --tune`, "
-                 f"{record.get('seconds', 0) / 60:.0f} min on {record.get('device', '?')} "
-                 f"({len(record.get('data', {}))} datasets; {record.get('data', {}).get('scifact', {}).get('queries')}"
-                 f" SciFact train queries, the held-out ones and those citing their documents left out).")
+        supervision = recipe.get("supervision", "labels")
+        scifact = record.get("data", {}).get("scifact", {}).get("queries")
+        read = (f"{scifact} SciFact train queries, the held-out ones and those citing their documents left out"
+                if supervision == "labels" else
+                f"{scifact} SciFact {supervision} pseudo-queries, no judgment read in training")
+        flag = "" if supervision == "labels" else f" --supervision {supervision}"
+        text += (f" {name}: `python -m rerank_lab.train.colbert --steps {recipe.get('steps')}{flag} --output {name} --tune`"
+                 f", {record.get('seconds', 0) / 60:.0f} min on {record.get('device', '?')} "
+                 f"({len(record.get('data', {}))} datasets; {read}).")
     return text + "\n\n"
 
 

@@ -110,3 +110,36 @@ def test_colbert_ablation_adds_a_longer_trained_checkpoint_at_its_own_tuning(tmp
     assert clean["lab ColBERT recipe, 2 steps, mixed (alpha 0.3, top 5)"] < clean["lab ColBERT, mixed (alpha 0.5, top 20)"]
     takeaway = text.split("**Takeaway (computed from the table):**")[1]
     assert sum(line.startswith("- ") for line in takeaway.splitlines()) == 3  # one per mixed row with a split
+
+
+def test_label_free_colbert_reads_no_judgment_and_trains_on_bodies(tmp_path):
+    """``supervision="title"``: titles as queries, bodies as positives (the title is no shortcut),
+    no query of the split trained, and a provenance that says the corpus was read, not its labels."""
+    import json
+
+    from rerank_lab.core.provenance import TrainingData
+    from rerank_lab.data import load_dataset
+    from rerank_lab.train.colbert import ColBERTTrainConfig, train_colbert, training_examples
+
+    cfg = ColBERTTrainConfig(output=str(tmp_path / "title"), datasets=("toy",), split="test", allow_test=True,
+                             steps=2, batch_size=2, nway=3, dim=384, init="identity", teacher="ensemble",
+                             retriever="bm25", doc_maxlen=48, infer_doc_maxlen=64, supervision="title")
+    toy = load_dataset("toy")
+    examples, queries, collection, stats = training_examples(cfg)
+    assert examples and all(q.startswith("toy:title-") for q in queries)
+    assert set(queries.values()) <= {doc.title for doc in toy.corpus.values()}
+    titles = {doc.title for doc in toy.corpus.values()}
+    for example in examples:  # [qid, [pid, teacher score], ...]: the positive first
+        positive = collection[example[1][0]]
+        assert positive in {doc.text for doc in toy.corpus.values()} and positive not in titles
+    assert stats["toy"]["trained_query_ids"] is None
+    with pytest.raises(ValueError, match="unknown supervision"):
+        training_examples(ColBERTTrainConfig(datasets=("toy",), split="test", allow_test=True, supervision="llm"))
+    faulthandler.dump_traceback_later(240, exit=True)
+    try:
+        out = train_colbert(cfg)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    records = [TrainingData.coerce(r) for r in json.loads((out / "provenance.json").read_text())["trained_on"]]
+    assert records and all(not r.labels for r in records if r.role == "train")
+    assert [r.split for r in records if r.role == "train"] == ["corpus"]
