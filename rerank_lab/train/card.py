@@ -25,14 +25,14 @@ PROBE_FILE = "probe.json"
 
 
 def probe_model(folder: str | os.PathLike, reranker=None) -> dict:
-    """Run the memorisation probe on every dataset the model learned judgments from; write ``probe.json``."""
+    """Run the memorisation probe on every dataset the model trained on, judged or label-free (a
+    corpus alone can teach a lean toward judged-looking documents); write ``probe.json``."""
     from ..analysis.memorisation import PROBE_SOURCES, memorisation_probe
 
     folder = Path(folder)
     if reranker is None:
         reranker = _pure_reranker(folder)
-    datasets = sorted({r.dataset for r in read_provenance(folder) if r.labels and r.role == "train"
-                       and r.dataset in PROBE_SOURCES})
+    datasets = sorted({r.dataset for r in read_provenance(folder) if r.role == "train" and r.dataset in PROBE_SOURCES})
     results = {name: memorisation_probe(reranker, name).as_dict() for name in datasets}
     atomic_write_text(folder / PROBE_FILE, json.dumps(results, indent=1) + "\n")
     return results
