@@ -78,8 +78,9 @@ def model_card(folder: str | os.PathLike) -> str:
     probe_path = folder / PROBE_FILE
     if probe_path.exists():
         lines += ["## Memorisation probe", "",
-                  "AUC of 'was a training positive' when documents are scored under queries that say nothing about "
-                  "them (another dataset's queries, the empty query, \"the\"); 0.5: no document prior.", ""]
+                  "AUC of 'was a positive in the judgments it read' (training, or for a label-free model tuning) when "
+                  "documents are scored under queries that say nothing about them (another dataset's queries, the "
+                  "empty query, \"the\"); 0.5: no document prior.", ""]
         for name, result in json.loads(probe_path.read_text()).items():
             lines.append(f"- {name}: AUC {result['auc']:.3f} (range {result['auc_min']:.3f}–{result['auc_max']:.3f}; "
                          f"{result['positives']} training positives against {result['others']} other documents)")

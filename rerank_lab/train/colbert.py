@@ -166,6 +166,7 @@ def _tensorize_docs(config, texts):
 def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     """Triples ``[qid, pos, neg, ...]`` over one shared collection, interleaved by dataset."""
     from .negatives import mine_groups, negatives_retriever, split_queries
+    from .pseudo import label_free_groups
 
     rng = random.Random(cfg.seed)
     collection: list[str] = []
@@ -175,9 +176,9 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     stats: dict = {}
     if cfg.teacher not in {"none", "ensemble"}:
         raise ValueError(f"unknown teacher {cfg.teacher!r}: use 'none' or 'ensemble'")
-    teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
     if cfg.supervision not in ("labels", *LABEL_FREE):
         raise ValueError(f"unknown supervision {cfg.supervision!r}: use 'labels', {', '.join(map(repr, LABEL_FREE))}")
+    teacher = ensemble_teacher(cfg) if cfg.teacher == "ensemble" else None
     for name in cfg.datasets:
         dataset = load_dataset(name, split=cfg.split)
         if cfg.split == "train":
@@ -191,7 +192,8 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
                                  positives_per_query=cfg.positives_per_query, seed=cfg.seed, query_ids=train_ids,
                                  allow_test=cfg.allow_test)
         else:
-            groups, texts = label_free_groups(dataset, retriever, cfg)
+            groups, texts = label_free_groups(dataset, retriever, cfg.supervision, cfg.pseudo_queries, cfg.roundtrip_k,
+                                              n_negatives=cfg.nway - 1, depth=cfg.bm25_depth, seed=cfg.seed)
         rng.shuffle(groups)
         if teacher is not None:  # teacher scores cost a MaxSim pass: only for the groups training will read
             groups = groups[: cfg.steps * cfg.batch_size // len(cfg.datasets) + 1]
@@ -229,19 +231,6 @@ def training_examples(cfg: ColBERTTrainConfig) -> tuple[list, dict, list, dict]:
     length = min(longest, max(needed // len(per_dataset) + 1, 1))
     examples = [ts[i % len(ts)] for i in range(length) for ts in per_dataset if ts]
     return examples, queries, collection, stats
-
-
-def label_free_groups(dataset, retriever, cfg: ColBERTTrainConfig) -> tuple[list, dict[str, str]]:
-    """Groups from ``dataset``'s corpus alone (:mod:`rerank_lab.train.pseudo`): a title or an
-    inverse-cloze sentence per sampled document, kept when the first stage brings its source back
-    in its top ``roundtrip_k``, with first-stage hard negatives; and the texts they name."""
-    from .pseudo import pseudo_groups, pseudo_queries, roundtrip
-
-    written = pseudo_queries(dataset, cfg.pseudo_queries, cfg.supervision, seed=cfg.seed)
-    kept, stats = roundtrip(dataset, written, retriever, cfg.roundtrip_k)
-    print(f"[colbert-train] {dataset.name}: {stats['written']} {cfg.supervision} pseudo-queries, {len(kept)} bring "
-          f"their source back in the top {cfg.roundtrip_k}", flush=True)
-    return pseudo_groups(dataset, kept, retriever, n_negatives=cfg.nway - 1, depth=cfg.bm25_depth, seed=cfg.seed)
 
 
 def ensemble_teacher(cfg: ColBERTTrainConfig):

@@ -124,6 +124,7 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
     """Training groups of all datasets (shuffled), their texts, the tuning split per dataset and
     what they were built from (provenance)."""
     from ..data import load_dataset
+    from .pseudo import label_free_groups
 
     if config.supervision not in SUPERVISION:
         raise ValueError(f"unknown supervision {config.supervision!r}: use one of {', '.join(SUPERVISION)}")
@@ -137,7 +138,9 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
         tuning[name] = {"split": tune_split, "query_ids": tune_ids}
         retriever = negatives_retriever("bm25" if name == "toy" else config.retriever)
         if config.supervision != "labels":
-            found, texts[name] = label_free_groups(dataset, retriever, config)
+            found, texts[name] = label_free_groups(dataset, retriever, config.supervision, config.pseudo_queries,
+                                                   config.roundtrip_k, config.llm_filter, config.n_negatives,
+                                                   config.depth, config.skip_top, config.seed)
             groups.extend(found)
             continue
         if config.max_queries_per_dataset:
@@ -158,20 +161,6 @@ def build_groups(config: TrainConfig) -> tuple[list[Group], dict[str, dict], dic
     else:  # the corpus alone: no judgment read, so no test query is contaminated by training
         records = [TrainingData(name, "corpus", "train", labels=False) for name in config.datasets]
     return groups, texts, tuning, records
-
-
-def label_free_groups(dataset, retriever, config: TrainConfig) -> tuple[list[Group], dict[str, str]]:
-    """Groups from pseudo-queries of ``dataset``'s corpus (:mod:`rerank_lab.train.pseudo`), round-trip
-    filtered, with first-stage hard negatives."""
-    from .pseudo import llm_agrees, pseudo_groups, pseudo_queries, roundtrip
-
-    written = pseudo_queries(dataset, config.pseudo_queries, config.supervision, seed=config.seed)
-    kept, stats = roundtrip(dataset, written, retriever, config.roundtrip_k)
-    if config.llm_filter:
-        kept = llm_agrees(kept, dataset)
-    print(f"[pseudo-queries] {dataset.name}: {stats['written']} written ({config.supervision}), {stats['kept']} "
-          f"bring their source back in the top {config.roundtrip_k}, {len(kept)} kept", flush=True)
-    return pseudo_groups(dataset, kept, retriever, config.n_negatives, config.depth, config.skip_top, config.seed)
 
 
 def tuning_sets(tuning: dict, first_stage: str = "hybrid", depth: int = 100) -> dict:

@@ -156,4 +156,20 @@ def pseudo_groups(dataset: Dataset, pseudo: Sequence[PseudoQuery], retriever: Fi
     return groups, texts
 
 
-__all__ = ["KINDS", "PseudoQuery", "clean_query", "llm_agrees", "pseudo_groups", "pseudo_queries", "roundtrip"]
+def label_free_groups(dataset: Dataset, retriever: FirstStage, kind: str, n: int, roundtrip_k: int = 20,
+                      llm_filter: bool = False, n_negatives: int = 7, depth: int = 50, skip_top: int = 3,
+                      seed: int = 0) -> tuple[list[Group], dict[str, str]]:
+    """The whole label-free supervision of one corpus: ``n`` pseudo-queries of ``kind``, kept when
+    ``retriever`` brings their source back in its top ``roundtrip_k`` (and, with ``llm_filter``, the
+    pointwise LLM agrees), as training groups with first-stage hard negatives, and their texts."""
+    written = pseudo_queries(dataset, n, kind, seed=seed)
+    kept, stats = roundtrip(dataset, written, retriever, roundtrip_k)
+    if llm_filter:
+        kept = llm_agrees(kept, dataset)
+    print(f"[pseudo-queries] {dataset.name}: {stats['written']} written ({kind}), {stats['kept']} bring their "
+          f"source back in the top {roundtrip_k}, {len(kept)} kept", flush=True)
+    return pseudo_groups(dataset, kept, retriever, n_negatives, depth, skip_top, seed)
+
+
+__all__ = ["KINDS", "PseudoQuery", "clean_query", "label_free_groups", "llm_agrees", "pseudo_groups", "pseudo_queries",
+           "roundtrip"]

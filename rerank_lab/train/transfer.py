@@ -388,13 +388,13 @@ def colbert_ablation(dataset: str = "scifact", further: Sequence[str | Path] = (
     """Why the lab ColBERT transfers better than the cross-encoder: the same test queries under the
     lab ColBERT and under zero-shot MaxSim over the MiniLM tokens, each pure and each mixed with
     hybrid at the lab ColBERT's tuned alpha and depth (chosen on train splits), split by the lab
-    ColBERT's provenance. ``further``: checkpoints of the same recipe trained longer
+    ColBERT's provenance. ``further``: other checkpoints of its recipe, trained longer or label-free
     (``python -m rerank_lab.train.colbert --steps 360 --output DIR --tune``), each mixed at its own
     tuned alpha and depth and pure, split by its own provenance and the lab ColBERT's. Returns the
     markdown table, then one line per model with its score on the tuning splits (the rule for
     replacing committed weights) and a takeaway computed from the table."""
     from ..analysis.experiment import Experiment
-    from ..components.lab_weights import LAB_COLBERT_DIR, read_tuning, training_record
+    from ..components.lab_weights import LAB_COLBERT_DIR, read_tuning
     from ..core.interpolate import Interpolate
     from ..core.provenance import provenance
     from ..data import load_dataset
@@ -419,16 +419,13 @@ def colbert_ablation(dataset: str = "scifact", further: Sequence[str | Path] = (
     lab_mixed = f"lab ColBERT, mixed (alpha {alpha}, top {depth})"
     against_lab: dict[str, str] = {}  # each further model's mixed row -> the lab ColBERT's
     for path in map(Path, further):
-        recipe = training_record(path).get("recipe", {})
-        steps, supervision = recipe.get("steps"), recipe.get("supervision", "labels")
-        label = f"lab ColBERT recipe, {steps} steps" + (f", {supervision} pseudo-queries" if supervision != "labels"
-                                                        else "")
+        label = _recipe_label(path)
         models[label] = path
         own = read_tuning(path)
         scorer = ColBERT(str(path))
         mixed_name = f"{label}, mixed (alpha {own.alpha}, top {own.rerank_depth})"
         pipelines[mixed_name] = first >> Interpolate(scorer, alpha=own.alpha, rerank_depth=own.rerank_depth,
-                                                     label=f"colbert-{steps}")
+                                                     label=f"colbert-{path.name}")
         against_lab[mixed_name] = lab_mixed
         pipelines[f"{label}, pure (top {own.rerank_depth})"] = first % own.rerank_depth >> scorer
     with warnings.catch_warnings():
@@ -461,7 +458,7 @@ def _ablation_notes(exp, models: dict[str, Path], against_lab: dict[str, str]) -
                 lines.append(f"- {name}: {row['clean_queries']} clean queries, too few for an interval.")
                 continue
             lo, hi = row["clean_ci95"]
-            verdict = ("detectably above hybrid" if lo > 0 else "below hybrid" if hi < 0 else
+            verdict = ("detectably above hybrid" if lo > 0 else "detectably below hybrid" if hi < 0 else
                        f"no detectable difference on {row['clean_queries']} queries")
             lines.append(f"- {name}: clean {row['clean_delta_vs_input']:+.4f} [{lo:+.3f}, {hi:+.3f}], "
                          f"raw p {row['clean_p_raw']:.3f}: {verdict}.")
@@ -476,6 +473,16 @@ def _ablation_notes(exp, models: dict[str, Path], against_lab: dict[str, str]) -
                      f"{test.delta:+.4f} [{test.ci_low:+.3f}, {test.ci_high:+.3f}], paired p {test.p_value:.3f}: "
                      f"{verdict} the committed model.")
     return "\n".join(lines)
+
+
+def _recipe_label(path: str | Path) -> str:
+    """A further checkpoint's row name: its steps and, when label-free, its supervision."""
+    from ..components.lab_weights import training_record
+
+    recipe = training_record(path).get("recipe", {})
+    supervision = recipe.get("supervision", "labels")
+    return f"lab ColBERT recipe, {recipe.get('steps')} steps" + (
+        f", {supervision} pseudo-queries" if supervision != "labels" else "")
 
 
 def _ablation_header(further: Sequence[str]) -> str:
@@ -516,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--colbert-ablation", action="store_true",
                         help="only the ablation of why the lab ColBERT transfers (-> colbert_ablation.md)")
     parser.add_argument("--further", nargs="*", default=[], metavar="DIR",
-                        help="with --colbert-ablation: checkpoints of the lab ColBERT's recipe trained longer")
+                        help="with --colbert-ablation: other checkpoints of the lab ColBERT's recipe (longer, label-free)")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     if args.colbert_ablation:
