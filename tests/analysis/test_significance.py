@@ -8,7 +8,7 @@ from rerank_lab.analysis.calibration import Calibrator, precision_coverage_curve
 from rerank_lab.analysis.evaluate import Results
 from rerank_lab.analysis.movement import shuffled, typical_queries
 from rerank_lab.analysis.plots import interval_plot, pareto_plot, precision_coverage, reliability_diagram
-from rerank_lab.analysis.significance import Difference, choose, from_row, phrase
+from rerank_lab.analysis.significance import Difference, choose, detectable_effect, from_row, phrase, queries_needed
 from rerank_lab.analysis.sweep import choose_under_budget
 
 
@@ -26,6 +26,29 @@ def test_no_detectable_difference_unless_the_corrected_test_says_so():
     assert Difference(0.02, (0.001, 0.04), None, 50).detected
     assert not Difference(0.02, (-0.001, 0.04), None, 50).detected
     assert Difference(0.02, None, 0.01, 50).detected and not Difference(0.02, None, 0.2, 50).detected
+
+
+def test_the_detectable_effect_has_the_power_it_claims_and_the_sample_size_inverts_it():
+    rng = np.random.default_rng(7)
+    from scipy import stats
+
+    for queries, sd in ((12, 0.2), (104, 0.109)):
+        effect = detectable_effect(sd, queries)
+        draws = rng.normal(effect, sd, size=(20_000, queries))
+        found = (stats.ttest_1samp(draws, 0.0, axis=1).pvalue < 0.05).mean()
+        assert abs(found - 0.8) < 0.015, (queries, effect, found)  # 20,000 draws: standard error 0.003
+        assert queries_needed(effect, sd) == queries  # the smallest sample with that power is this one
+        assert detectable_effect(sd, queries, power=0.9) > effect > detectable_effect(sd, 4 * queries)
+    # the spread comes back from the interval, so a table row states its own power
+    d = Difference(0.0182, (-0.0030, 0.0394), 0.091, 104)
+    assert abs(d.spread - 0.109) < 0.001
+    sentence = d.power_sentence()
+    assert "on 104 queries" in sentence and "80% power" in sentence and "would need about" in sentence
+    assert "would need" not in Difference(0.05, (0.02, 0.08), 0.001, 104).power_sentence()  # detected: nothing to ask
+    with pytest.raises(ValueError, match="positive"):
+        queries_needed(0.0, 0.1)
+    with pytest.raises(ValueError, match="power"):
+        detectable_effect(0.1, 30, power=1.0)
 
 
 def test_rows_of_an_experiment_table_give_their_differences():
