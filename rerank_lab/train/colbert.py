@@ -263,8 +263,8 @@ def train_colbert(cfg: ColBERTTrainConfig) -> Path:
     needed = cfg.steps * cfg.batch_size
     if len(examples) < needed:  # colbert-ai reads each example once: repeat for more steps
         examples = (examples * (needed // len(examples) + 1))[:needed]
-    trained = {name: stats[name].pop("trained_query_ids") for name in stats}
-    trained = {name: ids for name, ids in trained.items() if ids is not None}  # label-free: nothing judged read
+    # label-free datasets record None: no judged query was read
+    trained = {name: ids for name in stats if (ids := stats[name].pop("trained_query_ids")) is not None}
     counts = {name: {k: v for k, v in d.items() if k != "tuning"} for name, d in stats.items()}
     print(f"[colbert-train] {len(examples)} examples, {len(collection)} passages, {counts}", flush=True)
 

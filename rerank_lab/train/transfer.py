@@ -35,6 +35,7 @@ import numpy as np
 
 from ..analysis.evaluate import holm
 from ..analysis.manifest import machine
+from ..analysis.significance import Difference, from_row, queries_needed
 from ..components.stores import cache_dir
 from ..core.files import atomic_write_text
 from .cross_encoder import TrainConfig
@@ -355,21 +356,20 @@ def _takeaway(cells: Sequence[tuple[str, dict | None]]) -> str:
                          f"{c['n']} queries)" for n, c in lifted) + "."
     name, best = max(measured, key=lambda item: item[1]["delta"])
     raw = f", raw p {best['p']:.2g}" if best.get("p") is not None else ""
-    power = _power_clause(best["delta"], best.get("ci"), best.get("p"), best["n"], best.get("p_holm"))
+    difference = Difference(best["delta"], tuple(best["ci"]) if best.get("ci") else None, best.get("p"), best["n"],
+                            best.get("p_holm"))
     return (f"no recipe is detectably above hybrid after Holm over {len(measured)} recipes; the largest difference, "
-            f"{name} {best['delta']:+.4f}{raw}, is no detectable difference on {best['n']} queries" + power)
+            f"{name} {best['delta']:+.4f}{raw}, is no detectable difference on {best['n']} queries"
+            + _power_clause(difference))
 
 
-def _power_clause(delta: float, ci, p: float | None, queries: int, p_holm: float | None = None) -> str:
+def _power_clause(difference: Difference) -> str:
     """`` (power: on 104 queries …).``: what the queries could detect, and how many a true lift of the
     observed size and of :data:`GOAL` would need; ``.`` without an interval."""
-    from ..analysis.significance import Difference, queries_needed
-
-    if not ci or queries < 2:
+    if difference.spread is None:
         return "."
-    difference = Difference(float(delta), tuple(ci), p, int(queries), p_holm)
     goal = queries_needed(GOAL, difference.spread)
-    return (f" (power: {difference.power_sentence().rstrip('.')}; the goal's true +{GOAL:g} about {goal} queries).")
+    return f" (power: {difference.power_sentence().rstrip('.')}; the goal's true +{GOAL:g} about {goal} queries)."
 
 
 def n_test(record: ModelRecord | None, name: str) -> dict | None:
@@ -467,32 +467,23 @@ def _ablation_notes(exp, models: dict[str, Path], against_lab: dict[str, str]) -
         sets = ", ".join(f"{k} {v:.4f}" for k, v in best.get("per_set", {}).items())
         lines.append(f"- {label}: mean {best.get('mean', float('nan')):.4f} ({sets})")
     lines += ["", "**Takeaway (computed from the table):**", ""]
-    for name, row in rows.items():
-        if row.get("clean_queries") and "mixed" in name:
-            if row.get("clean_ci95") is None:
-                lines.append(f"- {name}: {row['clean_queries']} clean queries, too few for an interval.")
-                continue
-            lo, hi = row["clean_ci95"]
-            verdict = ("detectably above hybrid" if lo > 0 else "detectably below hybrid" if hi < 0 else
-                       f"no detectable difference on {row['clean_queries']} queries")
-            lines.append(f"- {name}: clean {row['clean_delta_vs_input']:+.4f} [{lo:+.3f}, {hi:+.3f}], "
-                         f"raw p {row['clean_p_raw']:.3f}: {verdict}.")
-    undetected = [row for name, row in rows.items() if "mixed" in name and row.get("clean_ci95")
-                  and row["clean_ci95"][0] <= 0 <= row["clean_ci95"][1]]
+    # the clean part of each mixed row against its input, Holm-corrected as the table's note says
+    clean = {name: from_row(row, against="clean") for name, row in rows.items()
+             if "mixed" in name and row.get("clean_queries")}
+    for name, difference in clean.items():
+        lines.append(f"- {name}, clean queries: {difference.phrase()}.")
+    undetected = {name: d for name, d in clean.items() if not d.detected and d.spread is not None}
     if undetected:
-        top = max(undetected, key=lambda row: row["clean_delta_vs_input"])
-        power = _power_clause(top["clean_delta_vs_input"], top["clean_ci95"], top["clean_p_raw"], top["clean_queries"])
-        lines.append(f"- {top['name']}, the largest clean difference{power}")
+        name = max(undetected, key=lambda n: undetected[n].delta)
+        lines.append(f"- {name}, the largest clean difference{_power_clause(undetected[name])}")
     for name, lab in against_lab.items():
-        clean = sorted(set(exp.verdicts.splits[name].part("clean")) & set(exp.verdicts.splits[lab].part("clean")))
-        if len(clean) < 2:
+        common = sorted(set(exp.verdicts.splits[name].part("clean")) & set(exp.verdicts.splits[lab].part("clean")))
+        if len(common) < 2:
             continue
-        test = paired_test(exp.results[lab].restrict(clean), exp.results[name].restrict(clean), "ndcg@10", exp.test)
-        verdict = ("detectably above" if test.ci_low > 0 else "detectably below" if test.ci_high < 0 else
-                   "no detectable difference from")
-        lines.append(f"- {name} against the lab ColBERT mixed, on their {len(clean)} common clean queries: "
-                     f"{test.delta:+.4f} [{test.ci_low:+.3f}, {test.ci_high:+.3f}], paired p {test.p_value:.3f}: "
-                     f"{verdict} the committed model.")
+        test = paired_test(exp.results[lab].restrict(common), exp.results[name].restrict(common), "ndcg@10", exp.test)
+        difference = Difference(test.delta, (test.ci_low, test.ci_high), test.p_value, test.queries)
+        lines.append(f"- {name} against the lab ColBERT mixed (the committed model), on their common clean queries: "
+                     f"{difference.phrase()}.")
     return "\n".join(lines)
 
 
